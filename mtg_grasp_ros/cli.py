@@ -1,0 +1,42 @@
+"""The ``mtg_grasp`` command line: one subcommand per module in ``mtg_grasp_ros.commands``.
+
+Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``,
+which returns the process exit code. Modules are imported only when their command runs, so
+``mtg_grasp model-info`` does not pay for importing the training or ROS code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: (command name, module under mtg_grasp_ros.commands, one-line help)
+COMMANDS: list[tuple[str, str, str]] = [
+    ("model-info", "model_info", "parameter counts and FLOPs of a network"),
+]
+
+
+def build_parser(load: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mtg_grasp", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module, help_text in COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == load:
+            mod = importlib.import_module(f"mtg_grasp_ros.commands.{module}")
+            mod.add_arguments(p)
+            p.set_defaults(run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    names = {name for name, _, _ in COMMANDS}
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in names else None)
+    args = parser.parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Saving and loading networks with their metadata, safely (safetensors: no pickle).
+
+A model file is a ``.safetensors`` file whose header metadata holds one JSON document under
+the key ``mtg_grasp``: the network's :class:`ModelConfig`, the input normalisation, what it
+was trained on and its measured accuracy. Training checkpoints (with optimiser state) are a
+different thing, owned by the training package.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+
+from .model import GraspCNN, ModelConfig, grasp_state_dict
+
+FORMAT = "mtg_grasp/1"
+METADATA_KEY = "mtg_grasp"
+#: The input normalisation every model of this project expects (see preprocess.normalise).
+NORMALISATION = "rgb/255 minus per-image mean"
+
+
+class ModelFileError(ValueError):
+    """A file that is not an mtg_grasp model, or not the model that was asked for."""
+
+
+@dataclass
+class ModelMetadata:
+    """What travels with the weights; ``extra`` is free-form (training command, data, ...)."""
+
+    config: ModelConfig
+    grasp_only: bool
+    normalisation: str = NORMALISATION
+    trained_on: str = "untrained"
+    accuracy: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["format"] = FORMAT
+        return json.dumps(d, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, path: Path) -> "ModelMetadata":
+        try:
+            d = json.loads(text)
+            if d.pop("format", None) != FORMAT:
+                raise ModelFileError(f"{path}: unsupported model format, expected {FORMAT!r}")
+            d["config"] = ModelConfig(**d["config"])
+            return cls(**d)
+        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+            raise ModelFileError(f"{path}: malformed mtg_grasp metadata ({exc})") from None
+
+
+def save_model(model: GraspCNN, path: str | Path, *, grasp_only: bool = False,
+               trained_on: str = "untrained", accuracy: float | None = None,
+               extra: dict[str, Any] | None = None) -> ModelMetadata:
+    """Write ``model`` (or its grasp branch only) and metadata to ``path`` atomically."""
+    path = Path(path)
+    net = model.grasp_only() if grasp_only else model
+    meta = ModelMetadata(net.config, grasp_only=grasp_only or not model.has_aux,
+                         trained_on=trained_on, accuracy=accuracy, extra=dict(extra or {}))
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata={METADATA_KEY: meta.to_json()})
+    tmp.replace(path)
+    return meta
+
+
+def read_metadata(path: str | Path) -> ModelMetadata:
+    """The metadata of a model file, without loading its weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: not a safetensors model file ({exc})") from None
+    if METADATA_KEY not in header:
+        raise ModelFileError(f"{path}: a safetensors file, but not an mtg_grasp model "
+                             f"(no '{METADATA_KEY}' metadata)")
+    return ModelMetadata.from_json(header[METADATA_KEY], path)
+
+
+def load_model(path: str | Path, *, grasp_only: bool = False, expect_arch: str | None = None,
+               device: str | torch.device = "cpu") -> tuple[GraspCNN, ModelMetadata]:
+    """Load a model file; ``grasp_only`` drops an auxiliary branch; eval mode on ``device``.
+
+    ``expect_arch`` refuses a model of another architecture with a clear error.
+    """
+    path = Path(path)
+    meta = read_metadata(path)
+    if expect_arch is not None and meta.config.arch != expect_arch:
+        raise ModelFileError(f"{path}: holds a {meta.config.arch!r} network, expected "
+                             f"{expect_arch!r}")
+    state = load_file(str(path))
+    config = meta.config
+    if grasp_only and config.aux is not None:
+        config = ModelConfig("ggcnn2", None, config.upsample, config.input_channels,
+                             config.input_size)
+        state = grasp_state_dict(state)
+        meta = ModelMetadata(config, True, meta.normalisation, meta.trained_on, meta.accuracy,
+                             meta.extra)
+    model = GraspCNN(config)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelFileError(f"{path}: weights do not fit a {config.arch} network "
+                             f"({str(exc).splitlines()[0]})") from None
+    return model.to(device).eval(), meta

@@ -1,0 +1,24 @@
+"""Shared test fixtures: paths to the real data in ../shared, and an isolated ROS domain."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MTG_SHARED_DIR", REPO.parent / "shared"))
+JACQUARD_SAMPLES = SHARED / "data" / "jacquard_samples"
+ROS1_BAGS = SHARED / "data" / "bags"
+
+# One random DDS domain per test run, so that parallel runs on one machine never talk.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
+
+
+@pytest.fixture(scope="session")
+def jacquard_samples() -> Path:
+    if not JACQUARD_SAMPLES.is_dir():
+        pytest.skip(f"real Jacquard samples not found at {JACQUARD_SAMPLES}")
+    return JACQUARD_SAMPLES
