@@ -1,0 +1,311 @@
+"""From a pixel grasp to a metric grasp pose: intrinsics, a depth source, rigid transforms.
+
+Frames follow REP 103. The camera frame is the *optical* frame of CameraInfo (z forward,
+x right, y down), so a grasp angle in the image (see ``grasp.py``) is a rotation about its z.
+
+Gripper-frame convention, used by the poses, the RViz markers and the README:
+
+* **z: approach** — the camera's optical axis, pointing from the camera into the scene (the
+  paper's gripper approaches perpendicular to the image plane);
+* **x: closing** — the line along which the two jaws close, in the image plane;
+* **y = z × x** — along the jaws' faces.
+
+So the grasp orientation in the optical frame is a rotation of Φ about z.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .grasp import Grasp
+
+DEPTH_SOURCES: tuple[str, ...] = ("plane", "depth_topic", "fixed")
+
+
+class ProjectionError(ValueError):
+    """A grasp that cannot be placed in 3D (bad intrinsics, ray parallel to the plane, ...)."""
+
+
+# --- rotations ------------------------------------------------------------------------------
+
+def quat_to_matrix(q: Sequence[float]) -> np.ndarray:
+    """3x3 rotation matrix of a quaternion (x, y, z, w); normalised first."""
+    x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def matrix_to_quat(m: np.ndarray) -> np.ndarray:
+    """Quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix."""
+    m = np.asarray(m, dtype=np.float64)
+    t = np.trace(m)
+    if t > 0:
+        s = 2.0 * math.sqrt(t + 1.0)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * math.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
+        q = [0.0, 0.0, 0.0, (m[k, j] - m[j, k]) / s]
+        q[i] = s / 4
+        q[j] = (m[j, i] + m[i, j]) / s
+        q[k] = (m[k, i] + m[i, k]) / s
+    q = np.array(q)
+    return q if q[3] >= 0 else -q
+
+
+def rpy_to_quat(roll: float, pitch: float, yaw: float) -> np.ndarray:
+    """Quaternion (x, y, z, w) of fixed-axis roll, pitch, yaw (REP 103 / tf2 convention)."""
+    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
+    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
+    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
+    return np.array([sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy,
+                     cr * cp * sy - sr * sp * cy, cr * cp * cy + sr * sp * sy])
+
+
+@dataclass(frozen=True)
+class Transform:
+    """A rigid transform that maps points of a child frame into a parent frame."""
+
+    translation: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rotation: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)  # x, y, z, w
+
+    def __post_init__(self) -> None:
+        vals = (*self.translation, *self.rotation)
+        if len(self.translation) != 3 or len(self.rotation) != 4 or \
+                not all(math.isfinite(v) for v in vals) or np.linalg.norm(self.rotation) < 1e-9:
+            raise ProjectionError(f"invalid transform: translation {self.translation}, "
+                                  f"rotation {self.rotation}")
+
+    @classmethod
+    def from_matrix(cls, m: np.ndarray) -> "Transform":
+        m = np.asarray(m, dtype=np.float64)
+        return cls(tuple(m[:3, 3].tolist()), tuple(matrix_to_quat(m[:3, :3]).tolist()))
+
+    @property
+    def matrix(self) -> np.ndarray:
+        m = np.eye(4)
+        m[:3, :3] = quat_to_matrix(self.rotation)
+        m[:3, 3] = self.translation
+        return m
+
+    def inverse(self) -> "Transform":
+        return Transform.from_matrix(np.linalg.inv(self.matrix))
+
+    def __mul__(self, other: "Transform") -> "Transform":
+        return Transform.from_matrix(self.matrix @ other.matrix)
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """Points (..., 3) of the child frame in the parent frame."""
+        m = self.matrix
+        return np.asarray(points, dtype=np.float64) @ m[:3, :3].T + m[:3, 3]
+
+    def rotate(self, vectors: np.ndarray) -> np.ndarray:
+        return np.asarray(vectors, dtype=np.float64) @ quat_to_matrix(self.rotation).T
+
+
+# --- camera -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CameraModel:
+    """Pinhole intrinsics (and optional plumb_bob distortion) of a camera's optical frame."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+    frame_id: str = "camera_optical_frame"
+    distortion: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        bad = [n for n in ("fx", "fy", "cx", "cy") if not math.isfinite(getattr(self, n))]
+        if bad or self.fx <= 0 or self.fy <= 0:
+            raise ProjectionError(f"camera intrinsics must be finite with fx, fy > 0; got "
+                                  f"fx={self.fx}, fy={self.fy}, cx={self.cx}, cy={self.cy}")
+        if self.width <= 0 or self.height <= 0:
+            raise ProjectionError(f"camera size must be positive, got {self.width}x{self.height}")
+        if not all(math.isfinite(d) for d in self.distortion):
+            raise ProjectionError(f"distortion coefficients must be finite, got {self.distortion}")
+
+    @classmethod
+    def from_k(cls, k: Sequence[float], width: int, height: int, frame_id: str = "",
+               distortion: Sequence[float] = ()) -> "CameraModel":
+        """From a row-major 3x3 K (CameraInfo.k) and the image size."""
+        k = [float(v) for v in k]
+        if len(k) != 9:
+            raise ProjectionError(f"K must have 9 values, got {len(k)}")
+        return cls(k[0], k[4], k[2], k[5], int(width), int(height), frame_id or
+                   "camera_optical_frame", tuple(float(d) for d in distortion))
+
+    def scaled_to(self, width: int, height: int) -> "CameraModel":
+        """The same camera for an image resized to ``width`` x ``height``."""
+        sx, sy = width / self.width, height / self.height
+        return CameraModel(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
+                           (self.cy + 0.5) * sy - 0.5, width, height, self.frame_id,
+                           self.distortion)
+
+    def rays(self, pixels: np.ndarray) -> np.ndarray:
+        """Rays (N, 3) through pixels (N, 2), scaled so that z = 1."""
+        p = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        if any(self.distortion):
+            k = np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]])
+            xy = cv2.undistortPoints(p.reshape(-1, 1, 2), k, np.array(self.distortion)).reshape(-1, 2)
+        else:
+            xy = np.stack([(p[:, 0] - self.cx) / self.fx, (p[:, 1] - self.cy) / self.fy], -1)
+        return np.hstack([xy, np.ones((len(xy), 1))])
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """Pixels (N, 2) of optical-frame points (N, 3) (no distortion)."""
+        p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        return np.stack([self.fx * p[:, 0] / p[:, 2] + self.cx,
+                         self.fy * p[:, 1] / p[:, 2] + self.cy], -1)
+
+
+# --- depth sources ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Plane:
+    """A support plane ``normal . p = offset`` (normal pointing up, away from the table)."""
+
+    normal: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        if np.linalg.norm(self.normal) < 1e-9 or not all(math.isfinite(v) for v in
+                                                       (*self.normal, self.offset)):
+            raise ProjectionError(f"invalid plane: normal {self.normal}, offset {self.offset}")
+
+    def in_frame(self, child_to_parent: Transform) -> "Plane":
+        """This plane (given in the parent frame) expressed in the child frame."""
+        n = np.asarray(self.normal, dtype=np.float64)
+        n = n / np.linalg.norm(n)
+        m = child_to_parent.matrix
+        n_child = m[:3, :3].T @ n
+        return Plane(tuple(n_child.tolist()), float(self.offset / np.linalg.norm(self.normal)
+                                                    - n @ m[:3, 3]))
+
+
+def intersect_plane(ray: np.ndarray, plane: Plane, lift: float = 0.0) -> np.ndarray:
+    """Where a camera ray meets ``plane`` raised by ``lift`` metres along its normal.
+
+    Both are in the camera frame (ray from the origin). Raises when the ray is parallel to
+    the plane or meets it behind the camera.
+    """
+    n = np.asarray(plane.normal, dtype=np.float64)
+    norm = np.linalg.norm(n)
+    n, d = n / norm, plane.offset / norm + lift
+    denom = float(n @ ray)
+    if abs(denom) < 1e-9 * np.linalg.norm(ray):
+        raise ProjectionError("the pixel's ray is parallel to the support plane")
+    t = d / denom
+    if t <= 0:
+        raise ProjectionError("the support plane is behind the camera along this pixel's ray")
+    return t * np.asarray(ray, dtype=np.float64)
+
+
+def depth_at(depth: np.ndarray, u: float, v: float, window: int = 5) -> float:
+    """Median valid depth (metres, z) in a window around (u, v); NaN, <=0 and inf are invalid."""
+    h, w = depth.shape[:2]
+    ui, vi = int(round(u)), int(round(v))
+    r = window // 2
+    patch = np.asarray(depth[max(vi - r, 0):vi + r + 1, max(ui - r, 0):ui + r + 1], np.float64)
+    valid = patch[np.isfinite(patch) & (patch > 0)]
+    if not (0 <= ui < w and 0 <= vi < h) or valid.size == 0:
+        raise ProjectionError(f"no valid depth around pixel ({u:.1f}, {v:.1f})")
+    return float(np.median(valid))
+
+
+# --- metric grasps ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GraspPose:
+    """A metric grasp: pose of the gripper frame (see module docstring) and opening in metres."""
+
+    position: np.ndarray            # (3,) metres
+    orientation: np.ndarray         # (4,) quaternion x, y, z, w
+    width_m: float
+    quality: float
+    pixel: Grasp = field(repr=False)
+    depth_m: float                  # distance along the optical axis (camera z) of the centre
+
+    def transformed(self, t: Transform) -> "GraspPose":
+        """The same grasp in another frame (``t`` maps this frame into that one)."""
+        rot = quat_to_matrix(t.rotation) @ quat_to_matrix(self.orientation)
+        return GraspPose(t.apply(self.position), matrix_to_quat(rot), self.width_m,
+                         self.quality, self.pixel, self.depth_m)
+
+    @property
+    def axes(self) -> np.ndarray:
+        """3x3 whose columns are the gripper's x (closing), y, z (approach) axes."""
+        return quat_to_matrix(self.orientation)
+
+
+def metric_width(camera: CameraModel, width_px: float, angle: float, z: float) -> float:
+    """Opening in metres of ``width_px`` pixels along ``angle`` at depth ``z`` (pinhole)."""
+    return float(width_px * z * math.hypot(math.cos(angle) / camera.fx,
+                                           math.sin(angle) / camera.fy))
+
+
+def grasp_to_pose(g: Grasp, camera: CameraModel, point: np.ndarray) -> GraspPose:
+    """A pixel grasp whose centre lies at ``point`` (camera frame) as a metric GraspPose."""
+    z = float(point[2])
+    if not math.isfinite(z) or z <= 0:
+        raise ProjectionError(f"grasp centre depth must be positive, got {z}")
+    half = g.angle / 2.0
+    orientation = np.array([0.0, 0.0, math.sin(half), math.cos(half)])
+    return GraspPose(np.asarray(point, np.float64), orientation,
+                     metric_width(camera, g.width, g.angle, z), g.quality, g, z)
+
+
+@dataclass(frozen=True)
+class DepthSource:
+    """How the depth of a grasp centre is found: ``plane``, ``depth_topic`` or ``fixed``."""
+
+    kind: str = "plane"
+    plane: Plane = Plane()          # in the camera frame (use Plane.in_frame to convert)
+    grasp_height: float = 0.0       # metres above the plane (plane) or past the surface (depth)
+    distance: float = 0.5           # metres along the ray (fixed)
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEPTH_SOURCES:
+            raise ProjectionError(f"unknown depth source {self.kind!r}; expected one of "
+                                  f"{DEPTH_SOURCES}")
+        if not math.isfinite(self.distance) or self.distance <= 0:
+            raise ProjectionError(f"fixed distance must be > 0, got {self.distance}")
+
+    def locate(self, camera: CameraModel, u: float, v: float,
+               depth_image: np.ndarray | None = None) -> np.ndarray:
+        """The 3D point (camera frame) of the grasp centre seen at pixel (u, v)."""
+        ray = camera.rays([[u, v]])[0]
+        if self.kind == "plane":
+            return intersect_plane(ray, self.plane, self.grasp_height)
+        if self.kind == "fixed":
+            return ray / np.linalg.norm(ray) * self.distance
+        if depth_image is None:
+            raise ProjectionError("depth source 'depth_topic' but no depth image received")
+        return ray * (depth_at(depth_image, u, v) + self.grasp_height)
+
+
+def project_grasps(grasps: Sequence[Grasp], camera: CameraModel, source: DepthSource,
+                   depth_image: np.ndarray | None = None) -> list[GraspPose | ProjectionError]:
+    """Each pixel grasp (source-image pixels) as a GraspPose in the camera frame.
+
+    A grasp that cannot be placed yields its ProjectionError in its slot, so that the caller
+    can count and report it without losing the others.
+    """
+    out: list[GraspPose | ProjectionError] = []
+    for g in grasps:
+        try:
+            out.append(grasp_to_pose(g, camera, source.locate(camera, g.x, g.y, depth_image)))
+        except ProjectionError as exc:
+            out.append(exc)
+    return out
