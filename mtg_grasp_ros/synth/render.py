@@ -44,6 +44,7 @@ class RenderedView:
     intrinsics: Intrinsics
     camera_pose: np.ndarray         # (4, 4) T_world_camera, REP 103 optical frame
     target_id: int
+    target_pose: tuple[tuple[float, ...], tuple[float, ...]]  # world position, quaternion xyzw
     labels: list[GraspLabel] = field(default_factory=list)
 
     @property
@@ -92,8 +93,9 @@ def render_view(scene: Scene, intrinsics: Intrinsics, camera_pose: np.ndarray,
     depth = zbuffer_to_depth(np.asarray(zbuf).reshape(h, w), near, far)
     seg = np.asarray(seg, dtype=np.int32).reshape(h, w)
     mask = np.where(seg == scene.target_id, 255, 0).astype(np.uint8)
+    pose = p.getBasePositionAndOrientation(scene.target_id, physicsClientId=client)
     view = RenderedView(rgb, depth, seg, mask, k, np.asarray(camera_pose, dtype=np.float64),
-                        scene.target_id)
+                        scene.target_id, (tuple(pose[0]), tuple(pose[1])))
     if label:
         heights = height_map(k, camera_pose, depth)
         view.labels = label_grasps(heights, depth, seg, scene.target_id, k, camera_pose,
