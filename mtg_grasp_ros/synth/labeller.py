@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from ..grasp import Grasp, wrap_angle
-from .camera import Intrinsics, backproject, intersect_plane_z
+from .camera import Intrinsics, intersect_plane_z
 
 ANGLES = np.radians(np.arange(-90.0, 90.0, 15.0))
 ACROSS = np.array([-0.5, -0.25, 0.0, 0.25, 0.5])   # jaw sample lines, fractions of the jaw size
@@ -60,7 +60,10 @@ class GraspLabel:
 
 def height_map(k: Intrinsics, t_world_camera: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """Height above the table (world z) of the surface seen at each pixel, float32."""
-    return backproject(k, t_world_camera, depth)[..., 2].astype(np.float32)
+    r = np.asarray(t_world_camera, dtype=np.float64)
+    u = ((np.arange(k.width) - k.cx) / k.fx * r[2, 0]).astype(np.float32)
+    v = ((np.arange(k.height) - k.cy) / k.fy * r[2, 1] + r[2, 2]).astype(np.float32)
+    return (np.float32(r[2, 3]) + depth.astype(np.float32) * (u[None, :] + v[:, None]))
 
 
 def _sample(img: np.ndarray, xs: np.ndarray, ys: np.ndarray, fill) -> np.ndarray:

@@ -28,7 +28,7 @@ import pybullet as p
 from ..grasp import Grasp
 from .camera import Intrinsics, look_down_pose, projection_matrix, view_matrix, zbuffer_to_depth
 from .labeller import Gripper, GraspLabel, height_map, label_grasps
-from .scene import Lighting, Scene, ViewSpec, add_table_visual
+from .scene import Lighting, Scene, ViewSpec
 
 __all__ = ["RenderedView", "render_view", "dataset_camera", "Intrinsics", "look_down_pose"]
 
@@ -59,11 +59,12 @@ def dataset_camera(scene: Scene, view: ViewSpec, size: int) -> tuple[Intrinsics,
     The camera stands ``view.camera_distance`` above the table (Jacquard's tables are at about
     1.57 m), turned by ``camera_yaw`` and tilted by ``camera_tilt``; the field of view is chosen
     so that the target's largest horizontal extent spans ``fill`` of the image, but never so
-    narrow that the gripper's maximum opening spans more than 40% of it.
+    narrow that the gripper's maximum opening spans more than half of it (the network's
+    width range is 150 px of its 300 px input).
     """
     lo, hi = p.getAABB(scene.target_id, physicsClientId=scene.client)
     extent = max(hi[0] - lo[0], hi[1] - lo[1])
-    side = max(extent / view.fill, Gripper().max_opening / 0.4)
+    side = max(extent / view.fill, Gripper().max_opening / 0.5)
     centre = np.array([(lo[0] + hi[0]) / 2 + view.camera_offset[0] * side,
                        (lo[1] + hi[1]) / 2 + view.camera_offset[1] * side, 0.0])
     fov = math.degrees(2 * math.atan(side / 2 / view.camera_distance))
@@ -106,8 +107,6 @@ def render_view(scene: Scene, intrinsics: Intrinsics, camera_pose: np.ndarray,
 
 def render_dataset_view(scene: Scene, view: ViewSpec, size: int,
                         rng: np.random.Generator, max_grasps: int = 150) -> RenderedView:
-    """A dataset view: Jacquard-like camera, the table's visible top, the view's lighting."""
+    """A dataset view: Jacquard-like camera and the view's lighting."""
     k, pose = dataset_camera(scene, view, size)
-    side = 2 * pose[2, 3] * math.tan(math.atan(k.height / 2 / k.fy))
-    add_table_visual(scene, view, (float(pose[0, 3]), float(pose[1, 3])), side)
     return render_view(scene, k, pose, view.lighting, True, Gripper(), rng, max_grasps)
