@@ -32,6 +32,7 @@ from .camera import Intrinsics, intersect_plane_z
 
 ANGLES = np.radians(np.arange(-90.0, 90.0, 15.0))
 ACROSS = np.array([-0.5, -0.25, 0.0, 0.25, 0.5])   # jaw sample lines, fractions of the jaw size
+SAMPLE_STEP = 0.001                                 # metres between samples along a jaw line
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,10 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
     cos, sin = np.cos(th), np.sin(th)
     max_open, clear = g.max_opening * s, g.clearance * s
     thick, jaw = g.finger_thickness * s, g.jaw * s
-    kk = int(math.ceil(float(np.max(max_open / 2 + thick))) + 2)
-    t = np.arange(-kk, kk + 1, dtype=np.float64)                    # along the jaw line
+    # samples along the jaw line every ~1 mm (at least every pixel)
+    step = max(1.0, float(np.floor(np.median(s) * SAMPLE_STEP)))
+    kk = int(math.ceil(float(np.max(max_open / 2 + thick)) / step)) + 2
+    t = np.arange(-kk, kk + 1, dtype=np.float64) * step             # along the jaw line
     a = ACROSS[None, :] * jaw[:, None]                               # (N, L) across it
     px = x0[:, None, None] + t[None, None, :] * cos[:, None, None] - a[:, :, None] * sin[:, None, None]
     py = y0[:, None, None] + t[None, None, :] * sin[:, None, None] + a[:, :, None] * cos[:, None, None]
@@ -130,8 +133,8 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
     right, left = run[:, kk:], run[:, kk::-1]
     fr, fl = np.argmin(right, axis=1), np.argmin(left, axis=1)       # first free sample
     valid = ~right.all(axis=1) & ~left.all(axis=1)
-    f1 = -(fl - 0.5) - clear                                         # inner finger faces
-    f2 = (fr - 0.5) + clear
+    f1 = -(fl - 0.5) * step - clear                                  # inner finger faces
+    f2 = (fr - 0.5) * step + clear
     opening = f2 - f1
     valid &= opening <= max_open
 
@@ -150,8 +153,8 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
     n = np.arange(len(th))
     l1 = np.argmax((hit & (tt == t1[:, None, None])).any(axis=2), axis=1)
     l2 = np.argmax((hit & (tt == t2[:, None, None])).any(axis=2), axis=1)
-    j1 = np.clip(t1, -kk, kk).astype(np.int64) + kk
-    j2 = np.clip(t2, -kk, kk).astype(np.int64) + kk
+    j1 = np.rint(np.clip(t1, t[0], t[-1]) / step).astype(np.int64) + kk
+    j2 = np.rint(np.clip(t2, t[0], t[-1]) / step).astype(np.int64) + kk
     valid &= tgt[n, l1, j1] & tgt[n, l2, j2]
 
     # 5. contact normals inside the friction cone
