@@ -67,13 +67,22 @@ def height_map(k: Intrinsics, t_world_camera: np.ndarray, depth: np.ndarray) -> 
     return (np.float32(r[2, 3]) + depth.astype(np.float32) * (u[None, :] + v[:, None]))
 
 
+def _flat_index(shape: tuple[int, int], xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Flat index of the nearest pixel, or ``h * w`` (one past the end) outside the image."""
+    h, w = shape
+    xi, yi = np.rint(xs).astype(np.int64), np.rint(ys).astype(np.int64)
+    inside = (xi >= 0) & (yi >= 0) & (xi < w) & (yi < h)
+    return np.where(inside, yi * w + xi, h * w)
+
+
+def _take(img: np.ndarray, index: np.ndarray, fill) -> np.ndarray:
+    """Pixels of ``img`` at flat ``index`` (from :func:`_flat_index`), ``fill`` outside."""
+    return np.append(img.ravel(), np.array(fill, dtype=img.dtype))[index]
+
+
 def _sample(img: np.ndarray, xs: np.ndarray, ys: np.ndarray, fill) -> np.ndarray:
     """Nearest-pixel lookup with ``fill`` outside the image."""
-    xi, yi = np.rint(xs).astype(np.int64), np.rint(ys).astype(np.int64)
-    inside = (xi >= 0) & (yi >= 0) & (xi < img.shape[1]) & (yi < img.shape[0])
-    out = np.full(xs.shape, fill, dtype=img.dtype)
-    out[inside] = img[yi[inside], xi[inside]]
-    return out
+    return _take(img, _flat_index(img.shape, xs, ys), fill)
 
 
 def candidate_centres(mask: np.ndarray, rng: np.random.Generator, count: int = 200) -> np.ndarray:
@@ -123,9 +132,10 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
     a = ACROSS[None, :] * jaw[:, None]                               # (N, L) across it
     px = x0[:, None, None] + t[None, None, :] * cos[:, None, None] - a[:, :, None] * sin[:, None, None]
     py = y0[:, None, None] + t[None, None, :] * sin[:, None, None] + a[:, :, None] * cos[:, None, None]
-    hs = _sample(heights, px, py, np.float32(0.0))
-    occ = hs >= zg[:, None, None]                                    # anything at grasp height
-    tgt = _sample(target, px, py, False)
+    index = _flat_index(heights.shape, px, py)
+    occ = _take(heights, index, 0.0) >= zg[:, None, None]            # anything at grasp height
+    tgt = _take(target, index, False)
+    del index
     mid = len(ACROSS) // 2
 
     # 2. the run of target at grasp height through the centre, on the centre line

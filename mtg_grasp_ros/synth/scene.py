@@ -222,7 +222,7 @@ def build_scene(client: int, target: ObjectSpec, view: ViewSpec) -> Scene:
                             physicsClientId=client),
         basePosition=[0, 0, -0.025], physicsClientId=client)
     p.changeDynamics(table, -1, lateralFriction=0.8, physicsClientId=client)
-    tex = noise_texture(view.table_texture_seed, 1024, view.table_texture_contrast,
+    tex = noise_texture(view.table_texture_seed, 512, view.table_texture_contrast,
                         view.table_rgb)
     p.changeVisualShape(table, -1, textureUniqueId=_load_texture(client, tex),
                         physicsClientId=client)
