@@ -33,7 +33,8 @@ from .writer import simulate_stereo, write_view
 
 MARKER = "scene.json"
 SUMMARY = "summary.json"
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 8                    # drops of an object before another object is drawn
+MIN_GRASPS = 3                      # a view with fewer valid labels is dropped again
 _CLIENT: int | None = None          # this process's pybullet client, made on first use
 
 
@@ -89,9 +90,9 @@ def generate_object(cfg: GenerateConfig, index: int) -> dict:
             rv = render_dataset_view(scene, spec, cfg.size,
                                      np.random.default_rng([cfg.seed, index, k, 3]),
                                      cfg.max_grasps)
-            if rv.labels:
+            if len(rv.labels) >= min(MIN_GRASPS, cfg.max_grasps):
                 break
-        else:       # this object gives no grasp: start again with another one
+        else:       # this object gives (almost) no grasp: start again with another one
             obj, views = sample_object(rng), []
             for f in tmp.iterdir():
                 f.unlink()
