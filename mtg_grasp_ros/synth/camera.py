@@ -102,14 +102,15 @@ def zbuffer_to_depth(zbuffer: np.ndarray, near: float, far: float) -> np.ndarray
 
 
 def project(k: Intrinsics, t_world_camera: np.ndarray, points_world: np.ndarray) -> np.ndarray:
-    """World points (N, 3) to pixels (N, 2) of (u, v); also returns nothing for behind-camera."""
+    """World points (N, 3) to pixels (N, 2) of (u, v) (points must be in front of the camera)."""
     pts = np.atleast_2d(np.asarray(points_world, dtype=np.float64))
     cam = (pts - t_world_camera[:3, 3]) @ t_world_camera[:3, :3]
     return np.stack([k.fx * cam[:, 0] / cam[:, 2] + k.cx,
                      k.fy * cam[:, 1] / cam[:, 2] + k.cy], axis=1)
 
 
-def pixel_rays(k: Intrinsics, t_world_camera: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pixel_rays(k: Intrinsics, t_world_camera: np.ndarray,
+               uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Origin (3,) and world directions (N, 3) with unit optical z of the rays through ``uv``."""
     uv = np.atleast_2d(np.asarray(uv, dtype=np.float64))
     d_cam = np.stack([(uv[:, 0] - k.cx) / k.fx, (uv[:, 1] - k.cy) / k.fy,

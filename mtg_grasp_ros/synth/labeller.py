@@ -130,8 +130,9 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
     kk = int(math.ceil(float(np.max(max_open / 2 + thick)) / step)) + 2
     t = np.arange(-kk, kk + 1, dtype=np.float64) * step             # along the jaw line
     a = ACROSS[None, :] * jaw[:, None]                               # (N, L) across it
-    px = x0[:, None, None] + t[None, None, :] * cos[:, None, None] - a[:, :, None] * sin[:, None, None]
-    py = y0[:, None, None] + t[None, None, :] * sin[:, None, None] + a[:, :, None] * cos[:, None, None]
+    c3, s3 = cos[:, None, None], sin[:, None, None]
+    px = x0[:, None, None] + t[None, None, :] * c3 - a[:, :, None] * s3
+    py = y0[:, None, None] + t[None, None, :] * s3 + a[:, :, None] * c3
     index = _flat_index(heights.shape, px, py)
     occ = _take(heights, index, 0.0) >= zg[:, None, None]            # anything at grasp height
     tgt = _take(target, index, False)

@@ -25,6 +25,7 @@ import pybullet_data
 NAMED_MODELS = ("duck_vhacd.urdf", "teddy_vhacd.urdf", "lego/lego.urdf", "jenga/jenga.urdf",
                 "objects/mug.urdf")
 TIME_STEP = 1.0 / 240.0
+Quaternion = tuple[float, float, float, float]     # x, y, z, w
 #: The table top is 1.2 m square (its texture stretches over it): wider than any view.
 TABLE_HALF_SIDE = 0.6
 
@@ -63,7 +64,7 @@ class ViewSpec:
 
     drop_xy: tuple[float, float]
     drop_quaternion: tuple[float, float, float, float]
-    distractors: tuple[tuple[ObjectSpec, tuple[float, float], tuple[float, float, float, float]], ...]
+    distractors: tuple[tuple[ObjectSpec, tuple[float, float], Quaternion], ...]
     table_rgb: tuple[float, float, float]
     table_texture_seed: int
     table_texture_contrast: float
