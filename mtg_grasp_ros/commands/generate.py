@@ -1,0 +1,33 @@
+"""``mtg_grasp generate``: a synthetic grasp dataset in the Jacquard on-disk format."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..synth.generate import GenerateConfig, format_summary, generate
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="output directory (resumed if it exists)")
+    p.add_argument("--objects", type=int, required=True, help="number of objects (directories)")
+    p.add_argument("--views", type=int, default=4, help="views (drops) per object")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes")
+    p.add_argument("--size", type=int, default=1024, help="image side in pixels")
+    p.add_argument("--verify", type=int, default=0, metavar="K",
+                   help="test K labels per view in physics and report the agreement")
+    p.add_argument("--distractors", type=int, default=0, help="extra objects per scene")
+    p.add_argument("--max-grasps", type=int, default=150, help="labels per view at most")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.objects < 1 or args.views < 1 or args.size < 32:
+        raise SystemExit("generate: --objects and --views must be >= 1 and --size >= 32")
+    cfg = GenerateConfig(args.out, args.objects, args.views, args.seed, args.size, args.verify,
+                         args.distractors, args.max_grasps)
+    summary = generate(cfg, args.workers, progress=not args.no_progress)
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    return 0

@@ -1,0 +1,200 @@
+"""Generate a synthetic dataset in the Jacquard format: deterministic, parallel, resumable.
+
+Object ``i`` of a run with seed ``S`` is drawn from ``numpy.random.default_rng([S, i])``
+alone (its stereo noise, labels' subsampling and physics trials from their own streams
+``[S, i, view, stream]``), so the bytes of every image and label file depend on (S, i, size,
+views, distractors, max grasps) only: not on the worker count, the order in which workers
+finish, or on ``--verify``.
+
+Each object directory (``views`` Jacquard views) is written to ``.tmp-<name>-<pid>`` and
+renamed to ``<name>`` once complete, its ``scene.json`` written last: a directory ``<name>``
+with a readable ``scene.json`` is complete and skipped on a rerun; anything else
+(``.tmp-*`` left by a killed run, a directory whose ``scene.json`` is missing or broken) is
+deleted and made again. Runs must not share an output directory concurrently.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .render import render_dataset_view
+from .scene import build_scene, connect, sample_object, sample_view
+from .verify import verify_labels
+from .writer import simulate_stereo, write_view
+
+MARKER = "scene.json"
+SUMMARY = "summary.json"
+MAX_ATTEMPTS = 8                    # drops of an object before another object is drawn
+MIN_GRASPS = 3                      # a view with fewer valid labels is dropped again
+_CLIENT: int | None = None          # this process's pybullet client, made on first use
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    out: str
+    objects: int
+    views: int = 4
+    seed: int = 0
+    size: int = 1024
+    verify: int = 0                 # labels per view tested in physics
+    distractors: int = 0            # extra objects dropped around the target
+    max_grasps: int = 150           # labels written per view (random subset of the valid)
+
+
+def object_name(seed: int, index: int) -> str:
+    """The directory name of object ``index`` (no underscores: ``<k>_<name>_RGB.png``)."""
+    return f"s{seed}-{index:06d}"
+
+
+def read_marker(directory: Path) -> dict | None:
+    """The scene record of a complete object directory, or None when it is not complete."""
+    try:
+        record = json.loads((directory / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and "views" in record else None
+
+
+def _client() -> int:
+    global _CLIENT
+    if _CLIENT is None:
+        _CLIENT = connect()
+    return _CLIENT
+
+
+def generate_object(cfg: GenerateConfig, index: int) -> dict:
+    """Make, label and write all views of one object; returns its record plus ``seconds``."""
+    start = time.perf_counter()
+    out, name = Path(cfg.out), object_name(cfg.seed, index)
+    tmp = out / f".tmp-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    client = _client()
+    rng = np.random.default_rng([cfg.seed, index])
+    views: list[dict] = []
+    obj = sample_object(rng)
+    while len(views) < cfg.views:
+        k = len(views)
+        for _ in range(MAX_ATTEMPTS):
+            spec = sample_view(rng, cfg.distractors)
+            scene = build_scene(client, obj, spec)
+            rv = render_dataset_view(scene, spec, cfg.size,
+                                     np.random.default_rng([cfg.seed, index, k, 3]),
+                                     cfg.max_grasps)
+            if len(rv.labels) >= min(MIN_GRASPS, cfg.max_grasps):
+                break
+        else:       # this object gives (almost) no grasp: start again with another one
+            obj, views = sample_object(rng), []
+            for f in tmp.iterdir():
+                f.unlink()
+            continue
+        stereo = simulate_stereo(rv.depth, np.random.default_rng([cfg.seed, index, k, 1]))
+        trials, held = verify_labels(scene, rv.labels, cfg.verify,
+                                     np.random.default_rng([cfg.seed, index, k, 2]))
+        write_view(tmp, k, name, rv, stereo, {"object": {"model": obj.model, "size": obj.size}})
+        views.append({"index": k, "grasps": len(rv.labels),
+                      "mask_fraction": float((rv.mask > 0).mean()),
+                      "verify_trials": trials, "verify_held": held})
+    record = {"name": name, "index": index, "seed": cfg.seed, "size": cfg.size,
+              "object": asdict(obj), "views": views}
+    (tmp / MARKER).write_text(json.dumps(record, indent=1))
+    final = out / name
+    shutil.rmtree(final, ignore_errors=True)        # an incomplete leftover, if any
+    os.rename(tmp, final)
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+def _work(job: tuple[GenerateConfig, int]) -> dict:
+    return generate_object(*job)
+
+
+def pending(cfg: GenerateConfig) -> list[int]:
+    """Object indices still to make; removes what a killed run left half done."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    todo = []
+    for i in range(cfg.objects):
+        d = out / object_name(cfg.seed, i)
+        if read_marker(d) is None:
+            shutil.rmtree(d, ignore_errors=True)
+            todo.append(i)
+    return todo
+
+
+def generate(cfg: GenerateConfig, workers: int = 1, progress: bool = True) -> dict:
+    """Make every missing object of ``cfg`` with ``workers`` processes; returns the summary
+    (also written to ``<out>/summary.json``)."""
+    start = time.perf_counter()
+    todo = pending(cfg)
+    made: list[dict] = []
+    bar = tqdm(total=len(todo), unit="object", disable=not progress,
+               desc=f"generate {cfg.size}px")
+    if workers <= 1 or len(todo) <= 1:
+        for i in todo:
+            made.append(generate_object(cfg, i))
+            bar.update()
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(min(workers, len(todo))) as pool:
+            for record in pool.imap_unordered(_work, [(cfg, i) for i in todo]):
+                made.append(record)
+                bar.update()
+    bar.close()
+    summary = summarise(cfg, made, time.perf_counter() - start, workers)
+    (Path(cfg.out) / SUMMARY).write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def summarise(cfg: GenerateConfig, made: list[dict], seconds: float, workers: int) -> dict:
+    """Dataset totals over all complete objects, and this run's speed."""
+    records = [r for i in range(cfg.objects)
+               if (r := read_marker(Path(cfg.out) / object_name(cfg.seed, i))) is not None]
+    views = [v for r in records for v in r["views"]]
+    grasps = np.array([v["grasps"] for v in views], dtype=np.float64)
+    trials = sum(v["verify_trials"] for v in views)
+    held = sum(v["verify_held"] for v in views)
+    new_images = sum(len(r["views"]) for r in made)
+    per_min = 60.0 * new_images / seconds if new_images and seconds > 0 else None
+    return {
+        "out": str(cfg.out), "config": asdict(cfg), "workers": workers,
+        "objects_complete": len(records), "images": len(views),
+        "grasps_total": int(grasps.sum()),
+        "grasps_per_image": {"mean": float(grasps.mean()) if len(grasps) else 0.0,
+                             "min": int(grasps.min()) if len(grasps) else 0,
+                             "max": int(grasps.max()) if len(grasps) else 0},
+        "verify": {"trials": trials, "held": held,
+                   "agreement": held / trials if trials else None},
+        "this_run": {"objects_made": len(made), "images_made": new_images,
+                     "objects_skipped": cfg.objects - len(made),
+                     "seconds": seconds, "images_per_minute": per_min,
+                     "minutes_for_2000_images": 2000.0 / per_min if per_min else None},
+    }
+
+
+def format_summary(s: dict) -> str:
+    """A few human-readable lines of a summary."""
+    g, v, r = s["grasps_per_image"], s["verify"], s["this_run"]
+    lines = [f"{s['images']} images of {s['objects_complete']} objects in {s['out']}",
+             f"grasps per image: mean {g['mean']:.1f}, min {g['min']}, max {g['max']}"]
+    if v["trials"]:
+        lines.append(f"label agreement with physics: {v['held']}/{v['trials']} = "
+                     f"{100 * v['agreement']:.1f}%")
+    lines.append(f"this run: {r['images_made']} images made, {r['objects_skipped']} objects "
+                 f"already complete, {r['seconds']:.1f} s with {s['workers']} worker(s)")
+    if r["images_per_minute"]:
+        lines.append(f"speed: {r['images_per_minute']:.1f} images/min at "
+                     f"{s['config']['size']} px; 2,000 images would take "
+                     f"{r['minutes_for_2000_images']:.0f} min")
+    return "\n".join(lines)

@@ -1,0 +1,233 @@
+"""Tabletop scenes in pybullet: object catalogue, table, drop and settle, domain randomisation.
+
+A scene is described by plain values (:class:`ObjectSpec`, :class:`ViewSpec`) sampled from a
+``numpy`` generator, then built in a pybullet client by :func:`build_scene`. Building resets
+the client's simulation first, so the same specs give the same settled poses whatever ran
+in that process before (pybullet is deterministic for the same sequence of calls).
+
+The world frame has z up and the table top is the plane z = 0.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pybullet as p
+import pybullet_data
+
+#: Named pybullet_data models used beside the 1000 procedural ``random_urdfs``.
+NAMED_MODELS = ("duck_vhacd.urdf", "teddy_vhacd.urdf", "lego/lego.urdf", "jenga/jenga.urdf",
+                "objects/mug.urdf")
+TIME_STEP = 1.0 / 240.0
+Quaternion = tuple[float, float, float, float]     # x, y, z, w
+#: The table top is 1.2 m square (its texture stretches over it): wider than any view.
+TABLE_HALF_SIDE = 0.6
+
+
+def model_catalogue() -> list[str]:
+    """Model paths relative to ``pybullet_data``: the random URDFs, then the named ones."""
+    return [f"random_urdfs/{i:03d}/{i:03d}.urdf" for i in range(1000)] + list(NAMED_MODELS)
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """One object: which model, how big, how it looks."""
+
+    model: str                      # path relative to pybullet_data
+    size: float                     # largest side of its bounding box at rest (m)
+    rgba: tuple[float, float, float, float]
+    texture_seed: int | None        # None: plain colour
+    friction: float = 1.0
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """TinyRenderer lighting of one view."""
+
+    direction: tuple[float, float, float] = (0.4, 0.3, 1.0)
+    color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    ambient: float = 0.6
+    diffuse: float = 0.35
+    specular: float = 0.05
+    shadow: bool = False
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One drop of the object(s) and how it is seen: table, light and camera jitter."""
+
+    drop_xy: tuple[float, float]
+    drop_quaternion: tuple[float, float, float, float]
+    distractors: tuple[tuple[ObjectSpec, tuple[float, float], Quaternion], ...]
+    table_rgb: tuple[float, float, float]
+    table_texture_seed: int
+    table_texture_contrast: float
+    lighting: Lighting
+    fill: float                     # object's largest extent / image side
+    camera_distance: float          # metres from the camera to the table along the view
+    camera_yaw: float
+    camera_tilt: tuple[float, float]
+    camera_offset: tuple[float, float]  # target offset from the object, fraction of the view
+
+
+@dataclass
+class Scene:
+    """A settled scene in a pybullet client."""
+
+    client: int
+    table_id: int
+    target_id: int
+    distractor_ids: list[int] = field(default_factory=list)
+    target_spec: ObjectSpec | None = None
+
+    @property
+    def object_ids(self) -> list[int]:
+        return [self.target_id, *self.distractor_ids]
+
+
+def random_unit_quaternion(rng: np.random.Generator) -> tuple[float, float, float, float]:
+    q = rng.normal(size=4)
+    q /= np.linalg.norm(q)
+    return tuple(float(v) for v in q)
+
+
+def sample_object(rng: np.random.Generator, catalogue: list[str] | None = None,
+                  size_range: tuple[float, float] = (0.05, 0.15)) -> ObjectSpec:
+    """A random model, size and appearance (colour, and a texture half of the time)."""
+    catalogue = catalogue or model_catalogue()
+    model = catalogue[int(rng.integers(len(catalogue)))]
+    rgb = rng.uniform(0.05, 0.95, size=3)
+    tex = int(rng.integers(2**31)) if rng.random() < 0.5 else None
+    return ObjectSpec(model, float(rng.uniform(*size_range)),
+                      (float(rgb[0]), float(rgb[1]), float(rgb[2]), 1.0), tex)
+
+
+def sample_view(rng: np.random.Generator, n_distractors: int = 0,
+                catalogue: list[str] | None = None) -> ViewSpec:
+    """Random drop, table look, lighting and small camera changes for one view.
+
+    Shadows stay off: TinyRenderer's shadow map draws straight-edged bands across the table
+    at these camera distances (seen at light distances 0.5-100 m), a cue no real image has.
+    """
+    if rng.random() < 0.7:      # Jacquard-like light neutral tables most of the time
+        grey = rng.uniform(0.55, 0.85)
+        table = np.clip(grey + rng.normal(0, 0.03, 3), 0, 1)
+    else:
+        table = rng.uniform(0.1, 0.95, 3)
+    distractors = []
+    for _ in range(n_distractors):
+        r, a = rng.uniform(0.06, 0.14), rng.uniform(0, 2 * math.pi)
+        distractors.append((sample_object(rng, catalogue, (0.04, 0.09)),
+                            (r * math.cos(a), r * math.sin(a)), random_unit_quaternion(rng)))
+    light_dir = (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)), float(rng.uniform(0.8, 2)))
+    light = Lighting(direction=light_dir,
+                     color=tuple(float(c) for c in rng.uniform(0.85, 1.0, 3)),
+                     ambient=float(rng.uniform(0.4, 0.65)), diffuse=float(rng.uniform(0.2, 0.45)),
+                     specular=float(rng.uniform(0.0, 0.15)), shadow=False)
+    return ViewSpec(
+        drop_xy=tuple(float(v) for v in rng.uniform(-0.02, 0.02, 2)),
+        drop_quaternion=random_unit_quaternion(rng),
+        distractors=tuple(distractors),
+        table_rgb=tuple(float(v) for v in table),
+        table_texture_seed=int(rng.integers(2**31)),
+        table_texture_contrast=float(rng.uniform(0.0, 0.25)),
+        lighting=light,
+        fill=float(rng.uniform(0.35, 0.6)),
+        camera_distance=float(rng.uniform(1.45, 1.65)),
+        camera_yaw=float(rng.uniform(-math.pi, math.pi)),
+        camera_tilt=tuple(float(v) for v in rng.normal(0.0, 0.02, 2)),
+        camera_offset=tuple(float(v) for v in rng.uniform(-0.06, 0.06, 2)),
+    )
+
+
+def noise_texture(seed: int, size: int = 256, contrast: float = 0.2,
+                  rgb: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+    """A smooth multi-scale noise texture (uint8 RGB), like concrete, paper or wood grain."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((size, size), np.float32)
+    for cells, weight in ((4, 0.5), (16, 0.3), (64, 0.15), (size, 0.05)):
+        small = rng.normal(size=(cells, cells)).astype(np.float32)
+        img += weight * cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
+    img = 1.0 + contrast * img / max(1e-6, float(np.abs(img).max()))
+    out = np.clip(img[..., None] * np.asarray(rgb, np.float32)[None, None, :], 0, 1)
+    return (out * 255).astype(np.uint8)
+
+
+def _load_texture(client: int, image_rgb: np.ndarray) -> int:
+    """Load an RGB image as a pybullet texture (through a temporary PNG file)."""
+    fd, path = tempfile.mkstemp(suffix=".png", prefix="mtg_synth_tex_")
+    os.close(fd)
+    try:
+        cv2.imwrite(path, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+        return p.loadTexture(path, physicsClientId=client)
+    finally:
+        os.unlink(path)
+
+
+def connect() -> int:
+    """A new headless (DIRECT) pybullet client."""
+    return p.connect(p.DIRECT)
+
+
+def _load_object(client: int, spec: ObjectSpec, xy: tuple[float, float],
+                 quaternion: tuple[float, float, float, float]) -> int:
+    """Load ``spec`` scaled to its size, resting just above the table at ``xy``."""
+    path = str(Path(pybullet_data.getDataPath()) / spec.model)
+    probe = p.loadURDF(path, physicsClientId=client)
+    lo, hi = p.getAABB(probe, physicsClientId=client)
+    p.removeBody(probe, physicsClientId=client)
+    scale = spec.size / max(1e-6, float(max(np.subtract(hi, lo))))
+    body = p.loadURDF(path, [xy[0], xy[1], 0.5], quaternion, globalScaling=scale,
+                      physicsClientId=client)
+    lo, _ = p.getAABB(body, physicsClientId=client)
+    pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=client)
+    p.resetBasePositionAndOrientation(body, [pos[0], pos[1], pos[2] - lo[2] + 0.005], orn,
+                                      physicsClientId=client)
+    texture = -1
+    if spec.texture_seed is not None:
+        texture = _load_texture(client, noise_texture(spec.texture_seed, 128, 0.6, spec.rgba[:3]))
+    for link in range(-1, p.getNumJoints(body, physicsClientId=client)):
+        p.changeVisualShape(body, link, rgbaColor=list(spec.rgba), textureUniqueId=texture,
+                            physicsClientId=client)
+        p.changeDynamics(body, link, lateralFriction=spec.friction, physicsClientId=client)
+    return body
+
+
+def settle(client: int, bodies: list[int], max_steps: int = 1200, still: float = 1e-3) -> int:
+    """Step physics until every body is still (or ``max_steps``); returns the steps taken."""
+    for step in range(1, max_steps + 1):
+        p.stepSimulation(physicsClientId=client)
+        if step % 24 == 0:
+            speeds = [np.linalg.norm(np.concatenate(p.getBaseVelocity(b, physicsClientId=client)))
+                      for b in bodies]
+            if max(speeds) < still:
+                return step
+    return max_steps
+
+
+def build_scene(client: int, target: ObjectSpec, view: ViewSpec) -> Scene:
+    """Reset ``client``, drop the target (and distractors) on the table, settle them."""
+    p.resetSimulation(physicsClientId=client)
+    p.setGravity(0, 0, -9.81, physicsClientId=client)
+    p.setTimeStep(TIME_STEP, physicsClientId=client)
+    half = [TABLE_HALF_SIDE, TABLE_HALF_SIDE, 0.025]
+    table = p.createMultiBody(
+        0, p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=client),
+        p.createVisualShape(p.GEOM_BOX, halfExtents=half, rgbaColor=[1, 1, 1, 1],
+                            physicsClientId=client),
+        basePosition=[0, 0, -0.025], physicsClientId=client)
+    p.changeDynamics(table, -1, lateralFriction=0.8, physicsClientId=client)
+    tex = noise_texture(view.table_texture_seed, 512, view.table_texture_contrast,
+                        view.table_rgb)
+    p.changeVisualShape(table, -1, textureUniqueId=_load_texture(client, tex),
+                        physicsClientId=client)
+    target_id = _load_object(client, target, view.drop_xy, view.drop_quaternion)
+    distractors = [_load_object(client, s, xy, q) for s, xy, q in view.distractors]
+    settle(client, [target_id, *distractors])
+    return Scene(client, table, target_id, distractors, target)
