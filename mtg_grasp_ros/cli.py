@@ -14,6 +14,11 @@ import sys
 #: (command name, module under mtg_grasp_ros.commands, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
     ("model-info", "model_info", "parameter counts and FLOPs of a network"),
+    ("train", "train", "train a Table I variant on one fold of a dataset"),
+    ("evaluate", "evaluate", "percentage of correct grasps of a model on a dataset or fold"),
+    ("evaluate-folds", "evaluate_folds", "mean and std over folds, in the layout of Table I"),
+    ("export", "export", "write the grasp-only model the node loads from a checkpoint"),
+    ("plot", "plot", "validation curves of runs, or a sheet of predicted grasps"),
 ]
 
 
