@@ -2,7 +2,7 @@
 
 Everything a run writes lives in its directory:
 
-* ``config.yaml`` – the resolved configuration; ``split.json`` – the split (unless reused);
+* ``config.yaml`` – the resolved configuration; ``run.json`` – data path and commands; ``split.json`` – the split (unless reused);
 * ``last.pt`` – checkpoint after each epoch (model, optimiser, epoch, RNG, best so far);
 * ``best.pt`` and ``best.safetensors`` – the model with the best validation accuracy;
 * ``metrics.csv`` and ``tb/`` – per-epoch losses, validation accuracy, throughput;
@@ -89,6 +89,11 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         raise FileExistsError(f"{run_dir} already holds a run; use --resume or another --out")
     if main:
         save_config(cfg, run_dir / "config.yaml")
+        run_file = run_dir / "run.json"
+        runs = json.loads(run_file.read_text()) if resume and run_file.is_file() else \
+            {"data": str(Path(data).resolve()), "commands": []}
+        runs["commands"].append(command)
+        run_file.write_text(json.dumps(runs, indent=1))
 
     index = open_dataset(data, cfg.data.format, need_for_aux(cfg.model.aux), cfg.data.skip_bad)
     say(index.summary())
