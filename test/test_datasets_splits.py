@@ -17,19 +17,19 @@ def _records(n_objects=20, views=5):
 
 
 @pytest.mark.parametrize("kind", ["image", "object"])
-def test_five_folds_of_80_10_10_test_every_unit_once(kind):
+def test_five_folds_of_80_10_10_hold_out_every_unit_once(kind):
     records = _records()
     split = make_split(records, kind, 5, seed=7)
-    tested = []
+    held = []
     for fold in split.folds:
         parts = [set(fold.train), set(fold.val), set(fold.test)]
         assert (len(fold.train), len(fold.val), len(fold.test)) == (80, 10, 10)
         assert sum(map(len, parts)) == len(set().union(*parts)) == 100
-        tested += fold.test
+        held += fold.val + fold.test
         if kind == "object":
             objs = [{i.split("/")[0] for i in p} for p in parts]
             assert not (objs[0] & objs[1] or objs[0] & objs[2] or objs[1] & objs[2])
-    assert sorted(tested) == sorted(r.id for r in records)
+    assert sorted(held) == sorted(r.id for r in records)
 
 
 def test_split_is_deterministic_from_the_seed_and_round_trips(tmp_path):

@@ -2,7 +2,8 @@
 
 The shuffled units (images, or objects with all their images) are cut into k equal chunks;
 fold i tests on the first half of chunk i, validates on its second half and trains on the
-other k - 1 chunks, so with k = 5 every unit is tested exactly once, at 80/10/10. The shuffle
+other k - 1 chunks: with k = 5 that is 80/10/10, and every unit is held out (validation or
+test) in exactly one fold, as in the paper's 5-fold cross validation. The shuffle
 comes from the seed alone, and a split is saved as JSON of record ids for later runs.
 """
 
