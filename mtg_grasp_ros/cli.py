@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in names else None)
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # the command as given, recorded in run directories and models
     return int(args.run(args) or 0)
 
 

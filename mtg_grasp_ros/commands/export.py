@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.checkpoint import CheckpointError
     from ..training.export import export
 
-    command = "mtg_grasp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "mtg_grasp " + " ".join(shlex.quote(a) for a in args.argv)
     try:
         path, meta, onnx = export(args.checkpoint, args.out, command, args.onnx)
     except (CheckpointError, ValueError, RuntimeError) as exc:

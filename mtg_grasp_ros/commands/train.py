@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if args.measure_loading:
         measure_loading(cfg, args.data, cfg.optim.batches_per_epoch or 20)
         return 0
-    command = "mtg_grasp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "mtg_grasp " + " ".join(shlex.quote(a) for a in args.argv)
     result = train(cfg, args.data, args.out, resume=args.resume, stop_after=args.stop_after,
                    command=command, progress=not args.no_progress)
     return 0 if result.finished or args.stop_after else 1

@@ -1,0 +1,134 @@
+"""A short real training run: the loss falls, an interrupted run resumes to the same weights
+as an uninterrupted one, and the result evaluates, exports (safetensors + ONNX) and plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+import torch
+
+from mtg_grasp_ros.cli import main
+from mtg_grasp_ros.datasets import open_dataset
+from mtg_grasp_ros.datasets.splits import Fold, Split, save_split
+from mtg_grasp_ros.model_io import load_model
+
+REPO = Path(__file__).resolve().parents[1]
+TIMING = ("train_seconds", "train_images_per_s", "data_wait_fraction", "val_seconds")
+
+
+def _rows(run: Path) -> list[dict]:
+    with (run / "metrics.csv").open() as f:
+        return [{k: v for k, v in r.items() if k not in TIMING} for r in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def runs(jacquard_samples, tmp_path_factory):
+    """Run A: two epochs straight. Run B: stopped after one epoch, then resumed."""
+    tmp = tmp_path_factory.mktemp("train")
+    ids = [r.id for r in open_dataset(jacquard_samples).records]
+    split = tmp / "split.json"
+    save_split(Split("image", 1, 0, [Fold(ids[:3], ids[3:4], ids[4:])]), split)
+    common = ["train", "--config", str(REPO / "config/train/mtgcnn_p_saliency.yaml"),
+              "--data", str(jacquard_samples), "--epochs", "2", "--batch-size", "2",
+              "--workers", "0", "--split", str(split), "--set", "model.input_size=100",
+              "--no-progress"]
+    a, b = tmp / "a", tmp / "b"
+    assert main(common + ["--out", str(a)]) == 0
+    assert main(common + ["--out", str(b), "--stop-after", "1"]) == 0
+    interrupted = {"rows": _rows(b), "test": (b / "test.json").exists()}
+    # Resume with a DataLoader worker: the data must not depend on the worker count.
+    assert main(["train", "--resume", "--data", str(jacquard_samples), "--out", str(b),
+                 "--workers", "1", "--no-progress"]) == 0
+    return {"a": a, "b": b, "split": split, "data": jacquard_samples,
+            "interrupted": interrupted}
+
+
+def test_loss_falls_and_run_directory_is_complete(runs):
+    rows = _rows(runs["a"])
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
+    for name in ("config.yaml", "run.json", "last.pt", "best.pt", "best.safetensors", "test.json"):
+        assert (runs["a"] / name).is_file(), name
+    assert list((runs["a"] / "tb").glob("events.out.tfevents.*"))
+    test = json.loads((runs["a"] / "test.json").read_text())
+    assert test["total"] == 1 and test["model"] == "MTG-CNNp" and test["aux"] == "Saliency"
+
+
+def test_resumed_run_ends_identical_to_uninterrupted_run(runs):
+    assert len(runs["interrupted"]["rows"]) == 1 and not runs["interrupted"]["test"]
+    a = torch.load(runs["a"] / "last.pt", weights_only=True)
+    b = torch.load(runs["b"] / "last.pt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 2
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(sa["exp_avg"], sb["exp_avg"])
+    assert _rows(runs["a"]) == _rows(runs["b"])
+    assert len(json.loads((runs["b"] / "run.json").read_text())["commands"]) == 2
+
+
+def test_resume_refuses_an_existing_run_without_flag(runs):
+    with pytest.raises(FileExistsError, match="use --resume"):
+        main(["train", "--config", str(REPO / "config/train/ggcnn.yaml"), "--data",
+              str(runs["data"]), "--out", str(runs["a"]), "--no-progress"])
+
+
+def test_evaluate_command_matches_the_runs_test_accuracy(runs, tmp_path):
+    out = tmp_path / "eval.json"
+    r = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.cli", "evaluate", "--model",
+                        str(runs["a"] / "best.safetensors"), "--data", str(runs["data"]),
+                        "--split", str(runs["split"]), "--fold", "0", "--workers", "0",
+                        "--json", str(out)], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    test = json.loads((runs["a"] / "test.json").read_text())
+    assert doc["accuracy"] == test["accuracy"] and doc["total"] == 1
+    assert f"correct grasps: {doc['correct']}/1" in r.stdout
+    assert doc["images"][0]["id"] == test["images"][0]["id"]
+    assert doc["images"][0].get("grasp") == test["images"][0].get("grasp")
+
+
+def test_export_writes_the_grasp_only_model_and_onnx(runs, tmp_path, capsys):
+    out = tmp_path / "models" / "mtgcnn_p_saliency"
+    assert main(["export", "--checkpoint", str(runs["a"] / "best.pt"), "--out", str(out),
+                 "--onnx"]) == 0
+    model, meta = load_model(out.with_suffix(".safetensors"))
+    test = json.loads((runs["a"] / "test.json").read_text())
+    assert meta.grasp_only and meta.config.arch == "ggcnn2" and meta.config.input_size == 100
+    assert meta.accuracy == test["accuracy"] and meta.trained_on == str(runs["data"].resolve())
+    assert meta.extra["trained_as"] == "mtgcnn+saliency" and "export" in meta.extra["command"]
+    full, _ = load_model(runs["a"] / "best.safetensors")
+    x = torch.randn(2, 3, 100, 100)
+    with torch.no_grad():
+        got, ref = model(x), full(x)
+    for k in ("q", "cos", "sin", "width"):
+        assert torch.equal(got[k], ref[k])
+    onnx = pytest.importorskip("onnx")
+    from onnx.reference import ReferenceEvaluator
+
+    path = out.with_suffix(".onnx")
+    onnx.checker.check_model(onnx.load(str(path)))
+    outs = ReferenceEvaluator(str(path)).run(None, {"image": x[:1].numpy()})
+    for o, k in zip(outs, ("q", "cos", "sin", "width")):
+        assert abs(o - ref[k][:1].numpy()).max() < 1e-4
+
+
+def test_evaluate_folds_and_plots(runs, tmp_path, capsys):
+    assert main(["evaluate-folds", str(runs["a"])]) == 0
+    out = capsys.readouterr().out
+    assert "Auxiliary Task" in out and "MTG-CNNp" in out and "Saliency" in out
+    assert main(["evaluate-folds", str(runs["a"]), str(runs["b"])]) == 2   # fold 0 twice
+    png = tmp_path / "curves.png"
+    assert main(["plot", "curves", str(runs["a"]), str(runs["b"]), "--out", str(png)]) == 0
+    assert cv2.imread(str(png)) is not None
+    sheet = tmp_path / "sheet.png"
+    assert main(["plot", "sheet", "--model", str(runs["a"] / "best.pt"), "--data",
+                 str(runs["data"]), "--split", str(runs["split"]), "--out", str(sheet),
+                 "--device", "cpu"]) == 0
+    assert cv2.imread(str(sheet)).shape[2] == 3
