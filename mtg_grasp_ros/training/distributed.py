@@ -61,6 +61,16 @@ def broadcast_float(value: float, info: DistInfo) -> float:
     return float(t.item())
 
 
+def mean_over_ranks(values: dict[str, torch.Tensor], info: DistInfo) -> dict[str, torch.Tensor]:
+    """Each scalar tensor averaged over all ranks (e.g. the epoch's summed losses)."""
+    if not info.enabled or not values:
+        return values
+    keys = sorted(values)
+    t = torch.stack([values[k].detach().float() for k in keys])
+    dist.all_reduce(t)
+    return dict(zip(keys, t / info.world_size))
+
+
 def teardown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -172,7 +172,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - t0
-        sums = {k: float(v) for k, v in sums.items()}
+        sums = {k: float(v) for k, v in distributed.mean_over_ranks(sums, info).items()}
         if not all(math.isfinite(v) for v in sums.values()):
             raise FloatingPointError(f"epoch {epoch + 1}: the loss is not finite ({sums})")
 

@@ -80,6 +80,7 @@ def plot_sheet(model: GraspCNN, records: Sequence[Record], out: Path, device: to
         ok = bool(pred) and is_correct(pred[0], truths)
         if pred:
             _draw(ax, pred[0], PRED_COLOUR, 2.0)
+            ax.plot([pred[0].x], [pred[0].y], "+", color=PRED_COLOUR, markersize=10, mew=2)
         ax.set_xlim(0, size - 1)
         ax.set_ylim(size - 1, 0)
         ax.set_title(f"{rec.id.split('/')[-1][:20]}: {'correct' if ok else 'wrong'}", fontsize=8)
