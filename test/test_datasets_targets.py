@@ -113,3 +113,17 @@ def test_eval_dataset_is_the_inference_centre_crop_and_collates_variable_grasps(
     rgb = _cv2.cvtColor(_cv2.imread(str(records[0].rgb)), _cv2.COLOR_BGR2RGB)
     x, _ = prepare(rgb)
     assert (normalise(batch.image[:1]) == x).all()
+
+
+def test_vectorised_grasps_in_view_equal_view_grasp_to_net(jacquard_samples):
+    from mtg_grasp_ros.datasets.torch_dataset import grasps_in_view
+
+    record = open_dataset(jacquard_samples).records[2]
+    for view in (View(500, 400, 600, 0.7, 300), View(300.5, 700, 512, -2.9, 300)):
+        expected = [n for n in (view.grasp_to_net(g) for g in record.grasp_list())
+                    if -0.5 <= n.x < 299.5 and -0.5 <= n.y < 299.5]
+        got = grasps_in_view(record, view)
+        assert 0 < len(got) == len(expected) < len(record.grasps)
+        for a, b in zip(got, expected):
+            assert np.allclose([a.x, a.y, a.angle, a.width, a.jaw],
+                               [b.x, b.y, b.angle, b.width, b.jaw], atol=1e-9)
