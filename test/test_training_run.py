@@ -73,10 +73,25 @@ def test_resumed_run_ends_identical_to_uninterrupted_run(runs):
     assert len(json.loads((runs["b"] / "run.json").read_text())["commands"]) == 2
 
 
-def test_resume_refuses_an_existing_run_without_flag(runs):
-    with pytest.raises(FileExistsError, match="use --resume"):
-        main(["train", "--config", str(REPO / "config/train/ggcnn.yaml"), "--data",
-              str(runs["data"]), "--out", str(runs["a"]), "--no-progress"])
+def test_train_errors_are_plain_messages(runs, tmp_path, capsys):
+    base = ["train", "--config", str(REPO / "config/train/ggcnn.yaml"), "--data",
+            str(runs["data"]), "--no-progress"]
+    assert main(base + ["--out", str(runs["a"])]) == 2
+    assert "already holds a run; use --resume" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "new"), "--resume"]) == 2
+    assert "last.pt: no such checkpoint" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "x"), "--set", "optim.lr=-1"]) == 2
+    assert "lr > 0" in capsys.readouterr().err
+
+
+def test_measure_loading_with_cache(runs, tmp_path, capsys):
+    assert main(["train", "--config", str(REPO / "config/train/mtgcnn_depth.yaml"), "--data",
+                 str(runs["data"]), "--out", str(tmp_path / "m"), "--measure-loading",
+                 "--batch-size", "2", "--batches-per-epoch", "1", "--workers", "0",
+                 "--cache", str(tmp_path / "cache"), "--set", "model.input_size=100"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("images/s (workers 0, cache on)") == 2
+    assert 2 <= len(list((tmp_path / "cache").glob("*.npz"))) <= 4  # 2 images a pass
 
 
 def test_evaluate_command_matches_the_runs_test_accuracy(runs, tmp_path):

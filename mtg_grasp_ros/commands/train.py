@@ -85,6 +85,7 @@ def measure_loading(cfg: TrainConfig, data: Path, batches: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..datasets import DatasetError
     from ..training.loop import train
 
     try:
@@ -93,9 +94,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.measure_loading:
-        measure_loading(cfg, args.data, cfg.optim.batches_per_epoch or 20)
+        try:
+            measure_loading(cfg, args.data, cfg.optim.batches_per_epoch or 20)
+        except DatasetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
+    from ..training.checkpoint import CheckpointError
+
     command = "mtg_grasp " + " ".join(shlex.quote(a) for a in args.argv)
-    result = train(cfg, args.data, args.out, resume=args.resume, stop_after=args.stop_after,
-                   command=command, progress=not args.no_progress)
+    try:
+        result = train(cfg, args.data, args.out, resume=args.resume,
+                       stop_after=args.stop_after, command=command,
+                       progress=not args.no_progress)
+    except (DatasetError, CheckpointError, ConfigError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0 if result.finished or args.stop_after else 1
