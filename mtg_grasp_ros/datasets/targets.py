@@ -17,12 +17,12 @@ from ..grasp import Grasp
 from ..model import WIDTH_SCALE_PX
 
 
-def centre_third_pixels(g: Grasp, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the pixels whose centres lie in the grasp's centre third.
+def centre_third_window(g: Grasp, size: int) -> tuple[int, int, np.ndarray] | None:
+    """(row0, col0, inside): the pixels whose centres lie in the grasp's centre third, as a
+    boolean window of the map starting at (row0, col0); None when none is in the map.
 
     A pixel centre p is inside when |(p - c)·u| <= width/6 and |(p - c)·n| <= jaw/2, with u
-    the closing direction and n its normal; pixels outside the ``size`` x ``size`` map are
-    left out.
+    the closing direction and n its normal.
     """
     c, s = math.cos(g.angle), math.sin(g.angle)
     half_a, half_b = g.width / 6.0, g.jaw / 2.0
@@ -31,20 +31,25 @@ def centre_third_pixels(g: Grasp, size: int) -> tuple[np.ndarray, np.ndarray]:
     x0, x1 = max(0, math.ceil(g.x - ext_x)), min(size - 1, math.floor(g.x + ext_x))
     y0, y1 = max(0, math.ceil(g.y - ext_y)), min(size - 1, math.floor(g.y + ext_y))
     if x0 > x1 or y0 > y1:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    ys, xs = np.mgrid[y0:y1 + 1, x0:x1 + 1]
-    dx, dy = xs - g.x, ys - g.y
-    inside = (np.abs(dx * c + dy * s) <= half_a + 1e-9) & (np.abs(-dx * s + dy * c) <= half_b + 1e-9)
-    return ys[inside], xs[inside]
+        return None
+    dx = np.arange(x0, x1 + 1) - g.x
+    dy = (np.arange(y0, y1 + 1) - g.y)[:, None]
+    inside = (np.abs(dx * c + dy * s) <= half_a + 1e-9) & \
+        (np.abs(dy * c - dx * s) <= half_b + 1e-9)
+    return y0, x0, inside
 
 
 def grasp_maps(grasps: Iterable[Grasp], size: int) -> dict[str, np.ndarray]:
     """``q``, ``cos``, ``sin``, ``width`` float32 (size, size) maps for grasps in network px."""
     maps = {k: np.zeros((size, size), np.float32) for k in ("q", "cos", "sin", "width")}
     for g in grasps:
-        rows, cols = centre_third_pixels(g, size)
-        maps["q"][rows, cols] = 1.0
-        maps["cos"][rows, cols] = math.cos(2.0 * g.angle)
-        maps["sin"][rows, cols] = math.sin(2.0 * g.angle)
-        maps["width"][rows, cols] = min(g.width / WIDTH_SCALE_PX, 1.0)
+        window = centre_third_window(g, size)
+        if window is None:
+            continue
+        r0, c0, inside = window
+        h, w = inside.shape
+        values = {"q": 1.0, "cos": math.cos(2.0 * g.angle), "sin": math.sin(2.0 * g.angle),
+                  "width": min(g.width / WIDTH_SCALE_PX, 1.0)}
+        for k, v in values.items():
+            maps[k][r0:r0 + h, c0:c0 + w][inside] = v
     return maps
