@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -147,3 +148,26 @@ def test_evaluate_folds_and_plots(runs, tmp_path, capsys):
                  str(runs["data"]), "--split", str(runs["split"]), "--out", str(sheet),
                  "--device", "cpu"]) == 0
     assert cv2.imread(str(sheet)).shape[2] == 3
+
+
+def test_training_on_generated_cornell_files(tmp_path):
+    """Retraining on one's own Cornell-format data: a bright bar, a rectangle across it."""
+    from mtg_grasp_ros.grasp import Grasp
+
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        x, y, a = rng.uniform(250, 390), rng.uniform(170, 310), rng.uniform(-1.5, 1.5)
+        image = np.full((480, 640, 3), 90, np.uint8)
+        bar = Grasp(x, y, a + np.pi / 2, 160.0, 30.0)   # the object: a long bar
+        cv2.fillPoly(image, [np.round(bar.corners()).astype(np.int32)], (230, 230, 230))
+        cv2.imwrite(str(tmp_path / f"pcd{i:04d}r.png"), image)
+        corners = Grasp(x, y, a, 60.0, 20.0).corners()
+        (tmp_path / f"pcd{i:04d}cpos.txt").write_text(
+            "".join(f"{px:.3f} {py:.3f}\n" for px, py in corners))
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(REPO / "config/train/ggcnn_p.yaml"), "--data",
+                 str(tmp_path), "--out", str(out), "--epochs", "1", "--batch-size", "2",
+                 "--workers", "0", "--no-progress", "--set", "model.input_size=64",
+                 "--set", "split.folds=3"]) == 0
+    test = json.loads((out / "test.json").read_text())
+    assert test["total"] == 1 and test["images"][0]["id"].startswith("pcd")

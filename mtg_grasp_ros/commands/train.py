@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         result = train(cfg, args.data, args.out, resume=args.resume,
                        stop_after=args.stop_after, command=command,
                        progress=not args.no_progress)
-    except (DatasetError, CheckpointError, ConfigError, FileExistsError) as exc:
+    except (ValueError, CheckpointError, FileExistsError) as exc:  # DatasetError, ConfigError too
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0 if result.finished or args.stop_after else 1
