@@ -13,7 +13,7 @@ from mtg_grasp_ros.datasets.augment import AugmentConfig, random_view, rescaled_
 from mtg_grasp_ros.datasets.images import SourceCache
 from mtg_grasp_ros.datasets.torch_dataset import GraspDataset, collate
 from mtg_grasp_ros.grasp import Grasp, write_jacquard_grasps
-from mtg_grasp_ros.preprocess import View, warp
+from mtg_grasp_ros.preprocess import View
 from mtg_grasp_ros.datasets.targets import grasp_maps
 
 
