@@ -41,6 +41,13 @@ class Batch:
     def __len__(self) -> int:
         return len(self.index)
 
+    def pin_memory(self) -> "Batch":
+        """Called by DataLoader(pin_memory=True): page-locked tensors copy to a GPU
+        asynchronously (a plain dataclass would otherwise be passed through unpinned)."""
+        self.image = self.image.pin_memory()
+        self.targets = {k: v.pin_memory() for k, v in self.targets.items()}
+        return self
+
 
 def grasps_in_view(record: Record, view: View) -> list[Grasp]:
     """The record's grasps in network pixels, those whose centre falls in the input kept.
