@@ -8,6 +8,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from mtg_grasp_ros.datasets import DatasetError, detect_format, index_cornell, open_dataset
 from mtg_grasp_ros.datasets.images import normalised_depth, read_depth, read_mask, read_source
@@ -141,3 +142,26 @@ def test_cornell_malformed_line_names_file_and_line(tmp_path):
     assert any("pcd0103r.png: missing image" in s for s in index.skipped)
     with pytest.raises(DatasetError, match="pcd0102cpos.txt:5"):
         index_cornell(tmp_path)
+
+
+def test_unreadable_image_is_skipped_and_counted_when_asked(jacquard_samples, tmp_path):
+    from mtg_grasp_ros.datasets.torch_dataset import GraspDataset, collate
+
+    for scene in sorted(p for p in jacquard_samples.iterdir() if p.is_dir())[:2]:
+        _copy_scene(scene, tmp_path)
+    rgb = sorted(tmp_path.glob("*/*_RGB.png"))[0]
+    rgb.write_bytes(b"not a png")
+    records = open_dataset(tmp_path).records
+    with pytest.raises(DatasetError, match="unreadable image"):
+        GraspDataset(records, size=64)[0]
+    ds = GraspDataset(records, size=64, skip_bad=True)
+    batch = collate([ds[0], ds[1]])
+    assert len(batch) == 1 and batch.index == [1] and batch.image.shape[0] == 1
+    assert len(batch.skipped) == 1 and rgb.name in batch.skipped[0]
+    assert len(collate([ds[0]])) == 0
+    from mtg_grasp_ros.model import build_model
+    from mtg_grasp_ros.training.evaluate import evaluate_records
+
+    result = evaluate_records(build_model("ggcnn2", None, input_size=64).eval(), records,
+                              torch.device("cpu"), workers=0, skip_bad=True)
+    assert (result.total, result.skipped) == (1, 1)

@@ -56,15 +56,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     post = PostprocessConfig(sigma_q=args.sigma, sigma_angle=args.sigma, sigma_width=args.sigma)
     result = evaluate_records(model, records, device, post, args.batch_size, args.workers,
-                              progress=sys.stderr.isatty())
+                              progress=sys.stderr.isatty(), skip_bad=args.skip_bad)
     where = f"{args.part} part of fold {args.fold} of {args.split}" if args.split else "all images"
     print(f"{index.summary()}; evaluated {where}")
-    print(f"correct grasps: {result.correct}/{result.total} = {result.accuracy:.2f}%")
+    print(f"correct grasps: {result.correct}/{result.total} = {result.accuracy:.2f}%"
+          + (f" ({result.skipped} unreadable images skipped)" if result.skipped else ""))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "model": str(args.model), "data": str(args.data), "split": str(args.split or ""),
             "fold": args.fold if args.split else None, "part": args.part,
             "accuracy": result.accuracy, "correct": result.correct, "total": result.total,
+            "skipped": result.skipped,
             "images": result.images}, indent=1))
     return 0

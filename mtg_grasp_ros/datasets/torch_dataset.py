@@ -11,7 +11,7 @@ sample gets the same crop whatever the worker count, process or resume point.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -23,7 +23,7 @@ from ..model import INPUT_SIZE
 from ..preprocess import View, warp
 from .augment import AugmentConfig, random_view, rescaled_view
 from .images import SourceCache, read_source
-from .records import Record, grasps_to_array
+from .records import DatasetError, Record, grasps_to_array
 from .targets import grasp_maps
 
 
@@ -37,6 +37,8 @@ class Batch:
     grasps: list[np.ndarray]
     views: list[View]
     index: list[int]
+    #: Reasons for samples left out of this batch (unreadable files, with skip_bad).
+    skipped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -70,8 +72,10 @@ class GraspDataset(Dataset):
 
     def __init__(self, records: Sequence[Record], aux: str | None = None,
                  size: int = INPUT_SIZE, augment: AugmentConfig | None = None,
-                 seed: int = 0, cache: SourceCache | None = None) -> None:
+                 seed: int = 0, cache: SourceCache | None = None,
+                 skip_bad: bool = False) -> None:
         self.records = list(records)
+        self.skip_bad = skip_bad
         self.aux = aux
         self.size = size
         self.augment = augment if augment is not None and augment.enabled else None
@@ -87,6 +91,16 @@ class GraspDataset(Dataset):
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict:
+        """One sample; with ``skip_bad`` an unreadable file gives ``{"skipped": reason}``
+        (collate leaves it out and counts it) instead of stopping the run."""
+        try:
+            return self._sample(index)
+        except DatasetError as exc:
+            if not self.skip_bad:
+                raise
+            return {"skipped": str(exc), "index": index}
+
+    def _sample(self, index: int) -> dict:
         record = self.records[index]
         if self.cache is not None:
             rgb, aux, scale = self.cache.load(record, self.aux)
@@ -111,9 +125,14 @@ class GraspDataset(Dataset):
 
 
 def collate(samples: list[dict]) -> Batch:
-    """Stack images and maps; keep the variable-length grasp arrays as a list."""
+    """Stack images and maps; keep the variable-length grasp arrays as a list. Skipped
+    samples are left out and listed in ``Batch.skipped`` (the batch may be empty)."""
+    skipped = [s["skipped"] for s in samples if "skipped" in s]
+    samples = [s for s in samples if "skipped" not in s]
+    if not samples:
+        return Batch(torch.empty(0, dtype=torch.uint8), {}, [], [], [], skipped)
     keys = samples[0]["targets"].keys()
     return Batch(image=torch.stack([s["image"] for s in samples]),
                  targets={k: torch.stack([s["targets"][k] for s in samples]) for k in keys},
                  grasps=[s["grasps"] for s in samples], views=[s["view"] for s in samples],
-                 index=[s["index"] for s in samples])
+                 index=[s["index"] for s in samples], skipped=skipped)

@@ -44,6 +44,8 @@ def make_loader(dataset: Dataset, batch_size: int, workers: int, device: torch.d
 class EvalResult:
     correct: int = 0
     total: int = 0
+    #: Images left out because a file could not be read (only with skip_bad).
+    skipped: int = 0
     loss: float | None = None
     images: list[dict[str, Any]] = field(default_factory=list)
 
@@ -79,6 +81,9 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
                                    disable=not progress)):
         if max_batches is not None and b >= max_batches:
             break
+        result.skipped += len(batch.skipped)
+        if len(batch) == 0:
+            continue
         x = normalise(batch.image.to(device, non_blocking=True))
         maps = model(x)
         if loss_fn is not None:
@@ -107,9 +112,10 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
 
 def evaluate_records(model: torch.nn.Module, records: Sequence[Record], device: torch.device,
                      post: PostprocessConfig = PostprocessConfig(), batch_size: int = 8,
-                     workers: int = -1, progress: bool = False) -> EvalResult:
+                     workers: int = -1, progress: bool = False,
+                     skip_bad: bool = False) -> EvalResult:
     """The metric over records, each seen through the inference centre crop."""
     size = getattr(getattr(model, "config", None), "input_size", 300)
-    ds = GraspDataset(records, aux=None, size=size, augment=None)
+    ds = GraspDataset(records, aux=None, size=size, augment=None, skip_bad=skip_bad)
     return evaluate(model, make_loader(ds, batch_size, workers, device), device, post,
                     records=records, progress=progress)

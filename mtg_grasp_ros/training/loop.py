@@ -111,8 +111,10 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
     seed_everything(cfg.optim.seed)
     size = cfg.model.input_size
     cache = SourceCache(cfg.data.cache, cfg.data.cache_side) if cfg.data.cache else None
-    train_ds = GraspDataset(train_recs, cfg.model.aux, size, cfg.augment, cfg.optim.seed, cache)
-    val_ds = GraspDataset(val_recs, cfg.model.aux, size, None)
+    skip = cfg.data.skip_bad
+    train_ds = GraspDataset(train_recs, cfg.model.aux, size, cfg.augment, cfg.optim.seed, cache,
+                            skip)
+    val_ds = GraspDataset(val_recs, cfg.model.aux, size, None, skip_bad=skip)
     model: torch.nn.Module = GraspCNN(cfg.model).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr,
                                  weight_decay=cfg.optim.weight_decay)
@@ -148,7 +150,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
             min(cfg.optim.batches_per_epoch, len(loader))
         model.train()
         sums: dict[str, float] = {}
-        images, wait, t0 = 0, 0.0, time.perf_counter()
+        images, wait, skipped, t0 = 0, 0.0, 0, time.perf_counter()
         t_wait = time.perf_counter()
         bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch + 1}/{epochs}",
                    disable=not (main and progress), leave=False)
@@ -156,6 +158,13 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
             if b >= n_batches:
                 break
             wait += time.perf_counter() - t_wait
+            for reason in batch.skipped:
+                skipped += 1
+                if main and skipped <= 5:
+                    tqdm.write(f"skipped: {reason}")
+            if len(batch) == 0:
+                t_wait = time.perf_counter()
+                continue
             x = normalise(batch.image.to(device, non_blocking=True))
             targets = {k: v.to(device, non_blocking=True) for k, v in batch.targets.items()}
             result = loss_fn(model(x), targets)
@@ -188,7 +197,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
                        val_accuracy=val_acc, lr=optimiser.param_groups[0]["lr"],
                        train_seconds=seconds, train_images_per_s=images * info.world_size
                        / seconds, data_wait_fraction=wait / seconds,
-                       val_seconds=time.perf_counter() - t_val)
+                       val_seconds=time.perf_counter() - t_val, train_skipped=skipped,
+                       val_skipped=val.skipped)
             log.log(epoch + 1, row)
             say(f"epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.4f}, val loss "
                 f"{row['val_loss']:.4f}, val accuracy {val_acc:.2f}% ({val.correct}/{val.total}),"
@@ -221,7 +231,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         best = load_checkpoint(run_dir / "best.pt", device)
         net = GraspCNN(cfg.model).to(device)
         net.load_state_dict(best["model"])
-        test = evaluate(net, make_loader(GraspDataset(test_recs, None, size, None),
+        test = evaluate(net, make_loader(GraspDataset(test_recs, None, size, None,
+                                                      skip_bad=skip),
                                          cfg.optim.batch_size, cfg.optim.workers, device),
                         device, cfg.postprocess, records=test_recs)
         test_acc = test.accuracy
@@ -230,7 +241,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
             "variant": cfg.name, "model": model_name, "aux": aux, "loss": cfg.loss,
             "fold": cfg.split.fold, "split": cfg.split.file or str(run_dir / "split.json"),
             "best_epoch": best_epoch, "val_accuracy": best_acc, "accuracy": test_acc,
-            "correct": test.correct, "total": test.total, "images": test.images}, indent=1))
+            "correct": test.correct, "total": test.total, "skipped": test.skipped,
+            "images": test.images}, indent=1))
         say(f"test accuracy of the best model (epoch {best_epoch}): {test_acc:.2f}% "
             f"({test.correct}/{test.total})")
         log.close()
