@@ -171,3 +171,10 @@ def test_training_on_generated_cornell_files(tmp_path):
                  "--set", "split.folds=3"]) == 0
     test = json.loads((out / "test.json").read_text())
     assert test["total"] == 1 and test["images"][0]["id"].startswith("pcd")
+
+
+def test_export_of_last_checkpoint_claims_no_accuracy(runs, tmp_path):
+    out = tmp_path / "last_model"
+    assert main(["export", "--checkpoint", str(runs["b"] / "last.pt"), "--out", str(out)]) == 0
+    _, meta = load_model(out.with_suffix(".safetensors"))
+    assert meta.accuracy is None and meta.extra["epoch"] == 2

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    acc = "unknown" if meta.accuracy is None else f"{meta.accuracy:.2f}% ({meta.extra['accuracy_is']})"
+    acc = meta.extra['accuracy_is'] if meta.accuracy is None else \
+        f"{meta.accuracy:.2f}% ({meta.extra['accuracy_is']})"
     print(f"wrote {path}: grasp-only {meta.config.arch}, trained as "
           f"{meta.extra['trained_as']} on {meta.trained_on}, accuracy {acc}")
     if onnx:

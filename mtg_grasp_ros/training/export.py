@@ -35,7 +35,7 @@ def load_any(path: str | Path, device: str | torch.device = "cpu") -> GraspCNN:
 
 
 def run_accuracy(run_dir: Path) -> tuple[float | None, str]:
-    """The best known accuracy of a run: test accuracy if evaluated, else validation."""
+    """The test accuracy of a run's best model, when the run finished and measured it."""
     test = run_dir / "test.json"
     if test.is_file():
         doc = json.loads(test.read_text())
@@ -50,10 +50,12 @@ def export(checkpoint: str | Path, out: str | Path, command: str = "",
     model, ckpt = model_from_checkpoint(checkpoint)
     cfg = from_dict(ckpt["config"], str(checkpoint))
     target = out if out.suffix == ".safetensors" else out.with_name(out.name + ".safetensors")
-    accuracy, what = run_accuracy(checkpoint.parent)
-    if accuracy is None:
-        accuracy = ckpt.get("val_accuracy", ckpt.get("best_accuracy"))
-        what = "validation accuracy"
+    if "val_accuracy" in ckpt:   # best.pt: the model the run measured
+        accuracy, what = run_accuracy(checkpoint.parent)
+        if accuracy is None:
+            accuracy, what = ckpt["val_accuracy"], "validation accuracy"
+    else:                        # last.pt: its own accuracy was not measured on test data
+        accuracy, what = None, "not measured (export best.pt for the measured model)"
     run_file = checkpoint.parent / "run.json"
     data = json.loads(run_file.read_text())["data"] if run_file.is_file() else "unknown"
     meta = save_model(model, target, grasp_only=True, trained_on=data,
