@@ -15,6 +15,11 @@ import sys
 COMMANDS: list[tuple[str, str, str]] = [
     ("model-info", "model_info", "parameter counts and FLOPs of a network"),
     ("generate", "generate", "synthetic grasp dataset in the Jacquard format (pybullet)"),
+    ("train", "train", "train a Table I variant on one fold of a dataset"),
+    ("evaluate", "evaluate", "percentage of correct grasps of a model on a dataset or fold"),
+    ("evaluate-folds", "evaluate_folds", "mean and std over folds, in the layout of Table I"),
+    ("export", "export", "write the grasp-only model the node loads from a checkpoint"),
+    ("plot", "plot", "validation curves of runs, or a sheet of predicted grasps"),
 ]
 
 
@@ -36,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in names else None)
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # the command as given, recorded in run directories and models
     return int(args.run(args) or 0)
 
 

@@ -1,0 +1,72 @@
+"""``mtg_grasp evaluate``: the paper's metric for a model on a dataset, or a fold's test part."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..postprocess import PAPER_SIGMA, PostprocessConfig
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, required=True,
+                   help="model file (.safetensors) or training checkpoint (.pt)")
+    p.add_argument("--data", type=Path, required=True, help="dataset directory")
+    p.add_argument("--format", default="auto", help="auto, jacquard or cornell")
+    p.add_argument("--split", type=Path, help="split file; evaluates the test part of --fold")
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--part", default="test", choices=("train", "val", "test"))
+    p.add_argument("--skip-bad", action="store_true", help="skip and count bad scenes")
+    p.add_argument("--json", type=Path, help="write per-image results here")
+    p.add_argument("--sigma", type=float, default=PAPER_SIGMA,
+                   help="Gaussian sigma (px) on Q, angle and width")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--workers", type=int, default=-1)
+    p.add_argument("--device", default="auto")
+
+
+def select_records(data: Path, fmt: str, split: Path | None, fold: int, part: str,
+                   skip_bad: bool = False):
+    """The records to evaluate: a split fold's part, or the whole dataset."""
+    from ..datasets import open_dataset
+    from ..datasets.splits import load_split, select
+
+    index = open_dataset(data, fmt, skip_bad=skip_bad)
+    if split is None:
+        return index, index.records
+    ids = getattr(load_split(split).fold(fold), part)
+    return index, select(index.records, ids, f"{part} part of fold {fold}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..datasets import DatasetError
+    from ..detector import select_device
+    from ..training.evaluate import evaluate_records
+    from ..training.export import load_any
+
+    device = select_device(args.device)
+    try:
+        model = load_any(args.model, device)
+        index, records = select_records(args.data, args.format, args.split, args.fold,
+                                        args.part, args.skip_bad)
+    except (DatasetError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    post = PostprocessConfig(sigma_q=args.sigma, sigma_angle=args.sigma, sigma_width=args.sigma)
+    result = evaluate_records(model, records, device, post, args.batch_size, args.workers,
+                              progress=sys.stderr.isatty(), skip_bad=args.skip_bad)
+    where = f"{args.part} part of fold {args.fold} of {args.split}" if args.split else "all images"
+    print(f"{index.summary()}; evaluated {where}")
+    print(f"correct grasps: {result.correct}/{result.total} = {result.accuracy:.2f}%"
+          + (f" ({result.skipped} unreadable images skipped)" if result.skipped else ""))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "model": str(args.model), "data": str(args.data), "split": str(args.split or ""),
+            "fold": args.fold if args.split else None, "part": args.part,
+            "accuracy": result.accuracy, "correct": result.correct, "total": result.total,
+            "skipped": result.skipped,
+            "images": result.images}, indent=1))
+    return 0

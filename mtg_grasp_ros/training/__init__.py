@@ -1,0 +1,2 @@
+"""Training, evaluation (the paper's metric, k-fold), export and plots; used by the
+``train``, ``evaluate``, ``evaluate-folds``, ``export`` and ``plot`` commands."""

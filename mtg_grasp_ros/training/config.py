@@ -1,0 +1,148 @@
+"""Training configuration: a YAML file per Table I variant, every value overridable.
+
+The file is a two-level mapping (section -> key -> value) checked against the dataclasses
+below: an unknown section or key is an error naming it, so a typo never trains silently
+with a default. ``--set section.key=value`` (value parsed as YAML) overrides any entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..datasets.augment import AugmentConfig
+from ..losses import LOSSES
+from ..model import ModelConfig
+from ..postprocess import PostprocessConfig
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key or file."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    format: str = "auto"          # auto | jacquard | cornell
+    skip_bad: bool = False        # skip and count bad scenes instead of stopping
+    cache: str | None = None      # directory of decoded, downscaled training images
+    cache_side: int = 600         # cached short side: input_size / zoom_min keeps all detail
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    kind: str = "image"           # image | object
+    folds: int = 5
+    seed: int = 0
+    fold: int = 0
+    file: str | None = None       # reuse this split file instead of making one
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    epochs: int = 40
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    workers: int = -1             # -1: min(8, CPUs - 1)
+    device: str = "auto"
+    batches_per_epoch: int | None = None   # None: the whole training set each epoch
+    val_batches: int | None = None         # None: the whole validation set
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str = "mtgcnn_p_depth"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: str = "positional"
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def label(self) -> tuple[str, str]:
+        """(Table I model name, auxiliary task) of this variant."""
+        base = "GG-CNN" if self.model.arch == "ggcnn2" else "MTG-CNN"
+        return base + ("p" if self.loss == "positional" else ""), \
+            (self.model.aux or "-").capitalize() if self.model.aux else "-"
+
+
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "augment": AugmentConfig,
+            "split": SplitConfig, "optim": OptimConfig, "postprocess": PostprocessConfig}
+SCALARS = ("name", "loss")
+
+
+def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
+    """Build and validate a TrainConfig; unknown keys and bad values name ``source``."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{source}: expected a mapping at top level")
+    kwargs: dict[str, Any] = {}
+    for key, value in d.items():
+        if key in SCALARS:
+            kwargs[key] = value
+        elif key in SECTIONS:
+            cls = SECTIONS[key]
+            names = {f.name for f in fields(cls)}
+            if not isinstance(value, dict) or set(value) - names:
+                raise ConfigError(f"{source}: unknown keys in '{key}': "
+                                  f"{sorted(set(value) - names) if isinstance(value, dict) else value}"
+                                  f"; expected some of {sorted(names)}")
+            try:
+                kwargs[key] = cls(**value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{source}: section '{key}': {exc}") from None
+        else:
+            raise ConfigError(f"{source}: unknown section {key!r}; expected "
+                              f"{sorted(SCALARS + tuple(SECTIONS))}")
+    cfg = TrainConfig(**kwargs)
+    if cfg.loss not in LOSSES:
+        raise ConfigError(f"{source}: loss must be one of {LOSSES}, got {cfg.loss!r}")
+    if cfg.optim.epochs < 1 or cfg.optim.batch_size < 1 or cfg.optim.lr <= 0:
+        raise ConfigError(f"{source}: epochs and batch_size must be >= 1 and lr > 0")
+    if cfg.model.aux is not None and cfg.model.arch == "ggcnn2":
+        raise ConfigError(f"{source}: ggcnn2 has no auxiliary branch")
+    return cfg
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    return from_dict(doc or {}, str(path))
+
+
+def apply_overrides(cfg: TrainConfig, assignments: list[str]) -> TrainConfig:
+    """Apply ``section.key=value`` (or ``name=value``) strings; values are parsed as YAML."""
+    d = cfg.to_dict()
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.lr=0.0005")
+        value = yaml.safe_load(text) if text.strip() else None
+        parts = key.strip().split(".")
+        if len(parts) == 1 and parts[0] in SCALARS:
+            d[parts[0]] = value
+        elif len(parts) == 2 and parts[0] in d and isinstance(d[parts[0]], dict) \
+                and parts[1] in d[parts[0]]:
+            d[parts[0]][parts[1]] = value
+        else:
+            raise ConfigError(f"override {item!r}: no config entry {key!r}")
+    return from_dict(d, "command-line overrides")
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def with_optim(cfg: TrainConfig, **changes: Any) -> TrainConfig:
+    return replace(cfg, optim=replace(cfg.optim, **changes))

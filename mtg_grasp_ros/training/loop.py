@@ -1,0 +1,250 @@
+"""The training run: data, model, Adam, per-epoch validation, logs, checkpoints, resume.
+
+Everything a run writes lives in its directory:
+
+* ``config.yaml`` – the resolved configuration; ``run.json`` – data path and commands; ``split.json`` – the split (unless reused);
+* ``last.pt`` – checkpoint after each epoch (model, optimiser, epoch, RNG, best so far);
+* ``best.pt`` and ``best.safetensors`` – the model with the best validation accuracy;
+* ``metrics.csv`` and ``tb/`` – per-epoch losses, validation accuracy, throughput;
+* ``test.json`` – the best model on the fold's test part (read by ``evaluate-folds``).
+
+Resuming is exact: augmentation and shuffling come from (seed, epoch) only, and the model
+and optimiser states are restored, so a resumed run ends with the same weights as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
+from tqdm import tqdm
+
+from ..datasets import need_for_aux, open_dataset
+from ..datasets.images import SourceCache
+from ..datasets.splits import Split, load_split, make_split, save_split, select
+from ..datasets.torch_dataset import GraspDataset
+from ..losses import loss_by_name
+from ..model import GraspCNN
+from ..model_io import save_model
+from ..preprocess import normalise
+from . import distributed
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, \
+    set_rng_state
+from .config import TrainConfig, from_dict, save_config
+from .evaluate import evaluate, make_loader
+from .logs import RunLog
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs_done: int
+    best_accuracy: float
+    best_epoch: int
+    finished: bool
+    test_accuracy: float | None = None
+
+
+def resolve_split(cfg: TrainConfig, records, run_dir: Path, main: bool) -> Split:
+    """The split file named in the config, the run's own ``split.json``, or a new one."""
+    if cfg.split.file:
+        return load_split(cfg.split.file)
+    own = run_dir / "split.json"
+    if own.is_file():
+        return load_split(own)
+    split = make_split(records, cfg.split.kind, cfg.split.folds, cfg.split.seed)
+    if main:
+        save_split(split, own)
+    return split
+
+
+def _model_of(model: torch.nn.Module) -> GraspCNN:
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool = False,
+          stop_after: int | None = None, command: str = "", progress: bool = True) -> TrainResult:
+    """Train ``cfg`` on ``data`` into ``run_dir``; ``stop_after`` ends the run after that
+    many epochs as an interruption would (the next ``resume`` goes on from there)."""
+    run_dir = Path(run_dir)
+    info = distributed.setup(cfg.optim.device)
+    device, main = info.device, info.is_main
+    say = print if main else (lambda *a, **k: None)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = load_checkpoint(run_dir / "last.pt", "cpu") if resume else None
+    if ckpt is not None:
+        saved = from_dict(ckpt["config"], f"{run_dir / 'last.pt'}")
+        if saved.model != cfg.model or saved.loss != cfg.loss:
+            raise ValueError(f"{run_dir}: resuming a {saved.model}/{saved.loss} run with a "
+                             f"different model or loss")
+    elif main and (run_dir / "last.pt").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; use --resume or another --out")
+    if main:
+        save_config(cfg, run_dir / "config.yaml")
+        run_file = run_dir / "run.json"
+        runs = json.loads(run_file.read_text()) if resume and run_file.is_file() else \
+            {"data": str(Path(data).resolve()), "commands": []}
+        runs["commands"].append(command)
+        run_file.write_text(json.dumps(runs, indent=1))
+
+    index = open_dataset(data, cfg.data.format, need_for_aux(cfg.model.aux), cfg.data.skip_bad)
+    say(index.summary())
+    for reason in index.skipped[:5]:
+        say(f"  skipped: {reason}")
+    split = resolve_split(cfg, index.records, run_dir, main)
+    distributed.barrier(info)
+    fold = split.fold(cfg.split.fold)
+    train_recs = select(index.records, fold.train, "training part")
+    val_recs = select(index.records, fold.val, "validation part")
+    test_recs = select(index.records, fold.test, "test part")
+    say(f"{split.kind}-wise split, fold {cfg.split.fold} of {split.k}: {len(train_recs)} train, "
+        f"{len(val_recs)} val, {len(test_recs)} test images; device {device}")
+
+    seed_everything(cfg.optim.seed)
+    size = cfg.model.input_size
+    cache = SourceCache(cfg.data.cache, cfg.data.cache_side) if cfg.data.cache else None
+    skip = cfg.data.skip_bad
+    train_ds = GraspDataset(train_recs, cfg.model.aux, size, cfg.augment, cfg.optim.seed, cache,
+                            skip)
+    val_ds = GraspDataset(val_recs, cfg.model.aux, size, None, skip_bad=skip)
+    model: torch.nn.Module = GraspCNN(cfg.model).to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr,
+                                 weight_decay=cfg.optim.weight_decay)
+    loss_fn = loss_by_name(cfg.loss)
+    start, best_acc, best_epoch = 0, -1.0, -1
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimiser.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+        start, best_acc, best_epoch = int(ckpt["epoch"]), float(ckpt["best_accuracy"]), \
+            int(ckpt["best_epoch"])
+        say(f"resuming after epoch {start} (best val accuracy {best_acc:.2f}% at epoch "
+            f"{best_epoch})")
+    if info.enabled:
+        model = DistributedDataParallel(model, device_ids=[device.index]
+                                        if device.type == "cuda" else None)
+    log = RunLog(run_dir, start) if main else None
+
+    epochs = cfg.optim.epochs
+    for epoch in range(start, epochs):
+        train_ds.set_epoch(epoch)
+        if info.enabled:
+            sampler = DistributedSampler(train_ds, info.world_size, info.rank, shuffle=True,
+                                         seed=cfg.optim.seed)
+            sampler.set_epoch(epoch)
+            loader = make_loader(train_ds, cfg.optim.batch_size, cfg.optim.workers, device,
+                                 sampler=sampler)
+        else:
+            gen = torch.Generator().manual_seed(cfg.optim.seed * 100_003 + epoch)
+            loader = make_loader(train_ds, cfg.optim.batch_size, cfg.optim.workers, device,
+                                 shuffle_generator=gen)
+        n_batches = len(loader) if cfg.optim.batches_per_epoch is None else \
+            min(cfg.optim.batches_per_epoch, len(loader))
+        model.train()
+        sums: dict[str, float] = {}
+        images, wait, skipped, t0 = 0, 0.0, 0, time.perf_counter()
+        t_wait = time.perf_counter()
+        bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch + 1}/{epochs}",
+                   disable=not (main and progress), leave=False)
+        for b, batch in enumerate(bar):
+            if b >= n_batches:
+                break
+            wait += time.perf_counter() - t_wait
+            for reason in batch.skipped:
+                skipped += 1
+                if main and skipped <= 5:
+                    tqdm.write(f"skipped: {reason}")
+            if len(batch) == 0:
+                t_wait = time.perf_counter()
+                continue
+            x = normalise(batch.image.to(device, non_blocking=True))
+            targets = {k: v.to(device, non_blocking=True) for k, v in batch.targets.items()}
+            result = loss_fn(model(x), targets)
+            optimiser.zero_grad(set_to_none=True)
+            result.total.backward()
+            optimiser.step()
+            # Sums stay on the device: no host sync per step on a GPU.
+            for k, v in {"loss": result.total, **result.terms}.items():
+                sums[k] = sums.get(k, 0.0) + v.detach()
+            images += len(batch)
+            if main and progress and b % 10 == 0:
+                bar.set_postfix(loss=f"{float(sums['loss']) / (b + 1):.4f}")
+            t_wait = time.perf_counter()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - t0
+        sums = {k: float(v) for k, v in distributed.mean_over_ranks(sums, info).items()}
+        if not all(math.isfinite(v) for v in sums.values()):
+            raise FloatingPointError(f"epoch {epoch + 1}: the loss is not finite ({sums})")
+
+        val_acc = -1.0
+        if main:
+            t_val = time.perf_counter()
+            val = evaluate(_model_of(model), make_loader(val_ds, cfg.optim.batch_size,
+                                                         cfg.optim.workers, device),
+                           device, cfg.postprocess, loss_fn, cfg.optim.val_batches)
+            val_acc = val.accuracy
+            row = {f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()}
+            row.update(val_loss=val.loss if val.loss is not None else math.nan,
+                       val_accuracy=val_acc, lr=optimiser.param_groups[0]["lr"],
+                       train_seconds=seconds, train_images_per_s=images * info.world_size
+                       / seconds, data_wait_fraction=wait / seconds,
+                       val_seconds=time.perf_counter() - t_val, train_skipped=skipped,
+                       val_skipped=val.skipped)
+            log.log(epoch + 1, row)
+            say(f"epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.4f}, val loss "
+                f"{row['val_loss']:.4f}, val accuracy {val_acc:.2f}% ({val.correct}/{val.total}),"
+                f" {row['train_images_per_s']:.1f} img/s, data wait {100 * wait / seconds:.0f}%")
+        val_acc = distributed.broadcast_float(val_acc, info)
+        if val_acc > best_acc:
+            best_acc, best_epoch = val_acc, epoch + 1
+            if main:
+                net = _model_of(model)
+                save_checkpoint({"epoch": epoch + 1, "model": net.state_dict(),
+                                 "config": cfg.to_dict(), "val_accuracy": val_acc}, run_dir / "best.pt")
+                save_model(net, run_dir / "best.safetensors", trained_on=str(data),
+                           accuracy=val_acc, extra={"epoch": epoch + 1, "metric": "val_accuracy",
+                                                    "variant": cfg.name, "command": command})
+        if main:
+            save_checkpoint({"epoch": epoch + 1, "model": _model_of(model).state_dict(),
+                             "optimizer": optimiser.state_dict(), "config": cfg.to_dict(),
+                             "rng": rng_state(), "best_accuracy": best_acc,
+                             "best_epoch": best_epoch}, run_dir / "last.pt")
+        distributed.barrier(info)
+        if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < epochs:
+            say(f"stopped after epoch {epoch + 1} as asked; continue with --resume")
+            if log:
+                log.close()
+            distributed.teardown(info)
+            return TrainResult(run_dir, epoch + 1, best_acc, best_epoch, False)
+
+    test_acc = None
+    if main:
+        best = load_checkpoint(run_dir / "best.pt", device)
+        net = GraspCNN(cfg.model).to(device)
+        net.load_state_dict(best["model"])
+        test = evaluate(net, make_loader(GraspDataset(test_recs, None, size, None,
+                                                      skip_bad=skip),
+                                         cfg.optim.batch_size, cfg.optim.workers, device),
+                        device, cfg.postprocess, records=test_recs)
+        test_acc = test.accuracy
+        model_name, aux = cfg.label
+        (run_dir / "test.json").write_text(json.dumps({
+            "variant": cfg.name, "model": model_name, "aux": aux, "loss": cfg.loss,
+            "fold": cfg.split.fold, "split": cfg.split.file or str(run_dir / "split.json"),
+            "best_epoch": best_epoch, "val_accuracy": best_acc, "accuracy": test_acc,
+            "correct": test.correct, "total": test.total, "skipped": test.skipped,
+            "images": test.images}, indent=1))
+        say(f"test accuracy of the best model (epoch {best_epoch}): {test_acc:.2f}% "
+            f"({test.correct}/{test.total})")
+        log.close()
+    distributed.teardown(info)
+    return TrainResult(run_dir, epochs, best_acc, best_epoch, True, test_acc)
