@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Generic, Iterator, TypeVar
 
-import cv2
 import numpy as np
 from rosbags.convert.converter import STATIC_MSGTYPE_RENAMES, is_same_wireformat, \
     migrate_message
@@ -23,8 +22,7 @@ from rosbags.interfaces import Connection, ConnectionExtRosbag1, ConnectionExtRo
     QosDurability
 from rosbags.typesys import Stores, get_typestore
 
-from .preprocess import ENCODINGS, ImageError, to_rgb
-from .projection import CameraModel, Transform
+from .projection import Transform
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -76,7 +74,7 @@ def is_latched(conn: Connection) -> bool:
 
 
 class Ros2View:
-    """Messages of one opened reader in their ROS 2 form, as rosbags objects or CDR bytes."""
+    """Messages of one opened reader as ROS 2 (CDR) bytes, whatever the bag's format."""
 
     def __init__(self, reader: AnyReader) -> None:
         self.reader = reader
@@ -90,12 +88,6 @@ class Ros2View:
     def convertible(self, conn: Connection) -> bool:
         """ROS 2 bags always; ROS 1 messages only when the ROS 2 type is known."""
         return self.reader.is2 or self.msgtype(conn) in self.dst.fielddefs
-
-    def message(self, conn: Connection, raw: bytes) -> Any:
-        """The message as a rosbags object with ROS 2 field names."""
-        if self.reader.is2:
-            return self.reader.deserialize(raw, conn.msgtype)
-        return self.dst.deserialize_cdr(self.cdr(conn, raw), self.msgtype(conn))
 
     def cdr(self, conn: Connection, raw: bytes) -> bytes:
         """The message serialised as ROS 2 (little-endian CDR) bytes."""
@@ -165,58 +157,27 @@ def stamp_ns(msg: Any) -> int:
     return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
 
 
-# --- images and cameras -----------------------------------------------------------------------
+# --- lookups by stamp and frame ----------------------------------------------------------------
 
-def decode_image(msg: Any, msgtype: str) -> np.ndarray:
-    """An HxWx3 uint8 RGB array from a (ROS 2 form) Image or CompressedImage message.
-
-    Raises :class:`ImageError` naming the encoding and size for anything it cannot use.
-    """
-    data = np.frombuffer(bytes(msg.data), np.uint8)
-    if msgtype == COMPRESSED_IMAGE:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if image is None:
-            raise ImageError(f"compressed image ({msg.format or 'no format'}, {data.size} "
-                             f"bytes) could not be decoded")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if msg.encoding not in ENCODINGS:
-        raise ImageError(f"unsupported encoding {msg.encoding!r} ({msg.width}x{msg.height}); "
-                         f"expected one of {ENCODINGS}")
-    channels = {"mono8": 1, "rgba8": 4, "bgra8": 4}.get(msg.encoding, 3)
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    if h < 1 or w < 1 or step < w * channels or data.size < h * step:
-        raise ImageError(f"{msg.encoding} image {w}x{h} with step {step} has {data.size} "
-                         f"bytes; expected at least {h * max(step, w * channels)}")
-    rows = data[:h * step].reshape(h, step)[:, :w * channels]
-    return to_rgb(rows.reshape(h, w, channels), msg.encoding)
+T = TypeVar("T")
 
 
-def camera_from_info(msg: Any) -> CameraModel:
-    """The core's camera model of a (ROS 2 form) CameraInfo message."""
-    return CameraModel.from_k(list(msg.k), int(msg.width), int(msg.height),
-                              msg.header.frame_id, list(msg.d))
-
-
-class CameraInfoIndex:
-    """CameraInfo messages of one topic by stamp; picks the one nearest an image's stamp."""
+class StampIndex(Generic[T]):
+    """Values (e.g. camera models of CameraInfo messages) by stamp; picks the nearest one."""
 
     def __init__(self) -> None:
         self._stamps: list[int] = []
-        self._cameras: list[CameraModel | Exception] = []
+        self._values: list[T] = []
 
-    def add(self, stamp: int, msg: Any) -> None:
-        try:
-            camera: CameraModel | Exception = camera_from_info(msg)
-        except Exception as exc:  # bad intrinsics: reported for the frames that need them
-            camera = exc
-        self._stamps.append(stamp)
-        self._cameras.append(camera)
+    def add(self, stamp: int, value: T) -> None:
+        self._stamps.append(int(stamp))
+        self._values.append(value)
 
     def __len__(self) -> int:
         return len(self._stamps)
 
-    def nearest(self, stamp: int) -> CameraModel | Exception | None:
-        """The camera whose stamp is nearest ``stamp`` (the earlier one on a tie)."""
+    def nearest(self, stamp: int) -> T | None:
+        """The value whose stamp is nearest ``stamp`` (the earlier one on a tie), or None."""
         if not self._stamps:
             return None
         order = np.argsort(np.asarray(self._stamps, np.int64), kind="stable")
@@ -224,15 +185,7 @@ class CameraInfoIndex:
         i = int(np.searchsorted(stamps, stamp))
         best = min((j for j in (i - 1, i) if 0 <= j < len(stamps)),
                    key=lambda j: (abs(int(stamps[j]) - stamp), j))
-        return self._cameras[int(order[best])]
-
-
-# --- static transforms ---------------------------------------------------------------------------
-
-def transform_of(ts: Any) -> Transform:
-    """The core's Transform of a geometry_msgs/TransformStamped (child into parent)."""
-    t, r = ts.transform.translation, ts.transform.rotation
-    return Transform((t.x, t.y, t.z), (r.x, r.y, r.z, r.w))
+        return self._values[int(order[best])]
 
 
 class StaticTransforms:
@@ -245,11 +198,6 @@ class StaticTransforms:
         parent, child = parent.lstrip("/"), child.lstrip("/")
         self._edges.setdefault(parent, {})[child] = child_to_parent.inverse()
         self._edges.setdefault(child, {})[parent] = child_to_parent
-
-    def add_message(self, msg: Any) -> None:
-        """Every transform of a tf2_msgs/TFMessage."""
-        for ts in msg.transforms:
-            self.add(ts.header.frame_id, ts.child_frame_id, transform_of(ts))
 
     @property
     def frames(self) -> list[str]:
@@ -274,17 +222,8 @@ class StaticTransforms:
         return None
 
 
-def read_static_transforms(reader: AnyReader, view: Ros2View) -> StaticTransforms:
-    """All transforms recorded on /tf_static of a bag."""
-    tree = StaticTransforms()
-    conns = [c for c in reader.connections if topic_name(c.topic) == TF_STATIC
-             and view.msgtype(c) == TF_MESSAGE and view.convertible(c)]
-    for conn, _, raw in reader.messages(connections=conns):
-        tree.add_message(view.message(conn, raw))
-    return tree
-
-
-def iter_messages(reader: AnyReader, topics: list[str]) -> Iterator[tuple[Connection, int, bytes]]:
+def iter_messages(reader: AnyReader,
+                  topics: list[str]) -> Iterator[tuple[Connection, int, bytes]]:
     """(connection, log time ns, raw bytes) of the named ROS 2 topics, in log-time order."""
     names = set(topics)
     conns = [c for c in reader.connections if topic_name(c.topic) in names]

@@ -14,6 +14,8 @@ import sys
 #: (command name, module under mtg_grasp_ros.commands, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
     ("model-info", "model_info", "parameter counts and FLOPs of a network"),
+    ("replay", "replay", "play a bag into ROS 2, or run the detector over it offline"),
+    ("make-bag", "make_bag", "write a sample camera bag (rosbag2) of a table seen from above"),
 ]
 
 

@@ -1,0 +1,86 @@
+"""``mtg_grasp replay``: play a bag into a live ROS graph, or run the detector over it offline."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..bag_writer import STORAGES
+from ..projection import DEPTH_SOURCES, Transform
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bag", type=Path, help="rosbag2 folder (sqlite3 or mcap) or ROS 1 .bag file")
+    p.add_argument("--topics", nargs="+", default=[], metavar="TOPIC",
+                   help="only these topics (live: any topic; offline: image topics)")
+    live = p.add_argument_group("live replay (default)")
+    live.add_argument("--rate", type=float, default=1.0, help="speed factor (2 = twice as fast)")
+    live.add_argument("--loop", action="store_true", help="play again from the start at the end")
+    live.add_argument("--start-delay", type=float, default=0.5, metavar="S",
+                      help="seconds between advertising the topics and the first message, so "
+                           "that subscribers can match")
+    live.add_argument("--clock", action="store_true",
+                      help="publish the bag's time on /clock (for use_sim_time nodes)")
+    live.add_argument("--remap", nargs="+", default=[], metavar="FROM:=TO",
+                      help="publish a bag topic under another name")
+    off = p.add_argument_group("offline processing")
+    off.add_argument("--offline", action="store_true", help="run the detector, no ROS graph")
+    off.add_argument("--out", type=Path, help="result folder (offline)")
+    off.add_argument("--model", type=Path, help="model file (.safetensors) (offline)")
+    off.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    off.add_argument("--target-frame", default="world",
+                     help="frame of the output poses and of --plane")
+    off.add_argument("--depth-source", choices=[d for d in DEPTH_SOURCES if d != "depth_topic"],
+                     default="plane")
+    off.add_argument("--plane", type=float, nargs=4, default=(0.0, 0.0, 1.0, 0.0),
+                     metavar=("A", "B", "C", "D"),
+                     help="support plane a x + b y + c z + d = 0 in the target frame")
+    off.add_argument("--grasp-height", type=float, default=0.0,
+                     help="metres above the plane of the grasp centre")
+    off.add_argument("--fixed-distance", type=float, default=0.5,
+                     help="metres along the ray (depth source fixed)")
+    off.add_argument("--camera-pose", type=float, nargs=7, default=None,
+                     metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
+                     help="optical frame in the target frame; default: the bag's /tf_static, "
+                          "else 0.6 m above the plane looking down")
+    off.add_argument("--top-k", type=int, default=5, help="grasp candidates per frame")
+    off.add_argument("--storage", choices=sorted(STORAGES), default="sqlite3",
+                     help="storage of RESULT/grasps")
+    off.add_argument("--video", action="store_true", help="also write RESULT/grasps.mp4")
+    off.add_argument("--save-frames", action="store_true",
+                     help="also write every annotated frame to RESULT/frames/")
+
+
+def _offline(args: argparse.Namespace) -> int:
+    from ..ros.offline import OfflineConfig, run_offline
+
+    if args.out is None or args.model is None:
+        raise SystemExit("replay --offline needs --out RESULT and --model FILE")
+    pose = None
+    if args.camera_pose is not None:
+        pose = Transform(tuple(args.camera_pose[:3]), tuple(args.camera_pose[3:]))
+    cfg = OfflineConfig(args.model, args.device, tuple(args.topics), args.target_frame,
+                        args.depth_source, tuple(args.plane), args.grasp_height,
+                        args.fixed_distance, pose, args.top_k, args.storage, video=args.video,
+                        save_frames=args.save_frames)
+    run_offline(args.bag, args.out, cfg)
+    return 0
+
+
+def _live(args: argparse.Namespace) -> int:
+    from ..ros.replay import ReplayOptions, replay_live
+
+    remap = {}
+    for item in args.remap:
+        src, sep, dst = item.partition(":=")
+        if not sep or not src or not dst:
+            raise SystemExit(f"--remap {item!r}: expected FROM:=TO")
+        remap[src] = dst
+    opts = ReplayOptions(args.rate, args.loop, tuple(args.topics), args.start_delay, args.clock,
+                         remap)
+    replay_live(args.bag, opts)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return _offline(args) if args.offline else _live(args)

@@ -1,0 +1,298 @@
+"""Offline replay: the detector over every image of a bag, written as the node's messages.
+
+For regression testing a model on recorded data, so it is deterministic: the same bag, model
+and options give the same CSV and the same bag payloads (CPU, deterministic torch, no wall
+clock in the output). No ROS graph: messages are built with ``ros.messages`` (as the node
+builds them) and serialised with ``rclpy.serialization`` into a rosbag2 (version 8).
+
+Output folder ``RESULT``:
+
+* ``grasps/`` - rosbag2 with :data:`OUTPUT_TOPICS` (PoseStamped of the best grasp, PoseArray
+  and ``grasp_info`` of all candidates, MarkerArray), header stamps = the input images' stamps;
+* ``grasps.csv`` - one row per input image (:data:`CSV_COLUMNS`), the best grasp or why none;
+* ``contact_sheet.png`` - evenly spaced annotated frames; optionally ``grasps.mp4`` and
+  ``frames/`` with every annotated frame.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from rclpy.serialization import serialize_message
+
+from .. import annotate
+from ..bag_writer import BagWriter
+from ..bags import CAMERA_INFO, COMPRESSED_IMAGE, TF_MESSAGE, Ros2View, StampIndex, \
+    StaticTransforms, find_layout, iter_messages, open_bag, topic_name
+from ..detector import GraspDetector
+from ..postprocess import PostprocessConfig
+from ..preprocess import ImageError
+from ..projection import CameraModel, DepthSource, GraspPose, Plane, ProjectionError, \
+    Transform, project_grasps
+from ..sample_bag import LOOKING_DOWN
+from . import messages
+from .bag_messages import message_class, to_rclpy
+
+#: The node's output topics (name -> message type), written into RESULT/grasps.
+OUTPUT_TOPICS: dict[str, str] = {
+    "/mtg_grasp/grasp": "geometry_msgs/msg/PoseStamped",
+    "/mtg_grasp/grasps": "geometry_msgs/msg/PoseArray",
+    "/mtg_grasp/grasp_info": "std_msgs/msg/Float32MultiArray",
+    "/mtg_grasp/markers": "visualization_msgs/msg/MarkerArray",
+}
+POSE, POSES, INFO, MARKERS = OUTPUT_TOPICS
+CSV_COLUMNS: tuple[str, ...] = (
+    "index", "topic", "stamp_sec", "stamp_nanosec", "status", "candidates", "quality", "u", "v",
+    "angle_rad", "width_px", "frame_id", "x", "y", "z", "qx", "qy", "qz", "qw", "width_m",
+    "depth_m")
+
+
+@dataclass(frozen=True)
+class OfflineConfig:
+    """What the node's parameters say, for a bag: depth source, frames and the model."""
+
+    model: Path
+    device: str = "cpu"
+    topics: tuple[str, ...] = ()              # image topics; empty = all
+    target_frame: str = "world"
+    depth_source: str = "plane"               # plane | fixed
+    plane: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 0.0)  # a, b, c, d in target
+    grasp_height: float = 0.0
+    fixed_distance: float = 0.5
+    camera_pose: Transform | None = None      # optical frame -> target; None: bag /tf_static
+    top_k: int = 5
+    storage: str = "sqlite3"
+    sheet_tiles: int = 24
+    video: bool = False
+    save_frames: bool = False
+
+
+@dataclass
+class OfflineSummary:
+    """Counts and timings of one offline run (timings are reported, never written out)."""
+
+    images: int = 0
+    with_grasp: int = 0
+    skipped: Counter = field(default_factory=Counter)   # reason -> frames
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    pose_sources: Counter = field(default_factory=Counter)
+    outputs: list[Path] = field(default_factory=list)
+
+    def lines(self, device: str) -> list[str]:
+        lat = np.asarray(self.latencies) * 1000.0
+        out = [f"images: {self.images}, with a grasp: {self.with_grasp}, "
+               f"unusable: {sum(self.skipped.values())}"]
+        out += [f"  skipped {n}: {reason}" for reason, n in sorted(self.skipped.items())]
+        if lat.size:
+            out.append(f"throughput: {len(lat) / max(self.seconds, 1e-9):.1f} frames/s; "
+                       f"latency per frame: median {np.median(lat):.1f} ms, "
+                       f"p95 {np.percentile(lat, 95):.1f} ms on {device}")
+        out += [f"camera pose from {src}: {n} frames" for src, n in
+                sorted(self.pose_sources.items())]
+        out += [f"wrote {p}" for p in self.outputs]
+        return out
+
+
+class _Poser:
+    """Where each camera is in the target frame, and the depth source in its frame."""
+
+    def __init__(self, cfg: OfflineConfig, static: StaticTransforms) -> None:
+        self.cfg, self.static = cfg, static
+        a, b, c, d = cfg.plane
+        # plane a x + b y + c z + d = 0  <=>  normal . p = -d
+        self.plane = Plane((a, b, c), -d)
+
+    def camera_to_target(self, frame_id: str) -> tuple[Transform, str]:
+        if self.cfg.camera_pose is not None:
+            return self.cfg.camera_pose, "--camera-pose"
+        found = self.static.lookup(self.cfg.target_frame, frame_id)
+        if found is not None:
+            return found, "bag /tf_static"
+        return LOOKING_DOWN, "the default (0.6 m above the plane, looking down)"
+
+    def source(self, to_target: Transform) -> DepthSource:
+        return DepthSource(self.cfg.depth_source, self.plane.in_frame(to_target),
+                           self.cfg.grasp_height, self.cfg.fixed_distance)
+
+
+def _cameras_and_tf(reader, view: Ros2View, layout) -> tuple[dict[str, StampIndex],
+                                                                StaticTransforms]:
+    """First pass: camera models of every CameraInfo topic, and the static transforms."""
+    cameras: dict[str, StampIndex] = {t: StampIndex() for t in layout.camera_infos}
+    static = StaticTransforms()
+    info_cls, tf_cls = message_class(CAMERA_INFO), None
+    for conn, _, raw in iter_messages(reader, layout.camera_infos + layout.tf_static):
+        if view.msgtype(conn) == CAMERA_INFO:
+            msg = to_rclpy(view, conn, raw, info_cls)
+            try:
+                value: CameraModel | Exception = messages.camera_model(msg)
+            except ProjectionError as exc:
+                value = exc
+            cameras[topic_name(conn.topic)].add(messages_stamp_ns(msg), value)
+        elif view.msgtype(conn) == TF_MESSAGE:
+            try:
+                tf_cls = tf_cls or message_class(TF_MESSAGE)
+            except ImportError:   # no tf2_msgs here: read it without ROS
+                tf_msg = view.dst.deserialize_cdr(view.cdr(conn, raw), TF_MESSAGE)
+            else:
+                tf_msg = to_rclpy(view, conn, raw, tf_cls)
+            for ts in tf_msg.transforms:
+                static.add(ts.header.frame_id, ts.child_frame_id,
+                           messages.transform_from_msg(ts.transform))
+    return cameras, static
+
+
+def messages_stamp_ns(msg) -> int:
+    """A message header's stamp in integer nanoseconds."""
+    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.6f}" if math.isfinite(v) else "nan"
+
+
+def _csv_row(index: int, topic: str, msg, status: str, poses: Sequence[GraspPose],
+             frame_id: str) -> list[str]:
+    row = [str(index), topic, str(msg.header.stamp.sec), str(msg.header.stamp.nanosec), status,
+           str(len(poses))]
+    if not poses:
+        return row + [""] * (len(CSV_COLUMNS) - len(row))
+    p = poses[0]
+    g = p.pixel
+    return row + [_fmt(g.quality), _fmt(g.x), _fmt(g.y), _fmt(g.angle), _fmt(g.width), frame_id,
+                  *(_fmt(float(v)) for v in p.position), *(_fmt(float(v)) for v in p.orientation),
+                  _fmt(p.width_m), _fmt(p.depth_m)]
+
+
+def _write_results(bag: BagWriter, log_time: int, stamp, frame: str,
+                   poses: Sequence[GraspPose]) -> None:
+    """The node's messages for one frame: best pose (if any), all candidates, info, markers."""
+    if poses:
+        bag.write(POSE, log_time, serialize_message(messages.pose_stamped(poses[0], frame,
+                                                                          stamp)))
+    bag.write(POSES, log_time, serialize_message(messages.pose_array(poses, frame, stamp)))
+    bag.write(INFO, log_time, serialize_message(messages.grasp_info(poses)))
+    bag.write(MARKERS, log_time, serialize_message(messages.markers(poses, frame, stamp)))
+
+
+def _decode(msg, msgtype: str) -> np.ndarray:
+    if msgtype == COMPRESSED_IMAGE:
+        return messages.compressed_to_rgb(msg)
+    return messages.image_to_rgb(msg)
+
+
+def run_offline(bag_path: str | Path, out_dir: str | Path, cfg: OfflineConfig,
+                log: Callable[[str], None] = print) -> OfflineSummary:
+    """Process every image of ``bag_path`` into ``out_dir`` (which must not hold results)."""
+    torch.manual_seed(0)
+    torch.use_deterministic_algorithms(True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "grasps").exists():
+        raise FileExistsError(f"{out / 'grasps'} exists; choose a new --out folder")
+    detector = GraspDetector(cfg.model, cfg.device, PostprocessConfig(top_k=cfg.top_k))
+    summary = OfflineSummary()
+    reader = open_bag(bag_path)
+    try:
+        view = Ros2View(reader)
+        layout = find_layout(reader, list(cfg.topics) or None)
+        if not layout.images:
+            raise ValueError(f"{bag_path}: no sensor_msgs/Image or CompressedImage topic"
+                             + (f" among {list(cfg.topics)}" if cfg.topics else ""))
+        cameras, static = _cameras_and_tf(reader, view, layout)
+        poser = _Poser(cfg, static)
+        count = sum(c.msgcount for c in reader.connections
+                    if topic_name(c.topic) in layout.images)
+        keep = annotate.sample_indices(count, cfg.sheet_tiles)
+        tiles: list[np.ndarray] = []
+        video = annotate.VideoOut(out / "grasps.mp4", count / max(reader.duration / 1e9, 1e-3)) \
+            if cfg.video else None
+        if cfg.save_frames:
+            (out / "frames").mkdir(exist_ok=True)
+        classes = {t: message_class(mt) for t, mt in layout.images.items()}
+        t_start = time.perf_counter()
+        with BagWriter(out / "grasps", cfg.storage) as bag, \
+                open(out / "grasps.csv", "w", newline="") as f:
+            for name, msgtype in OUTPUT_TOPICS.items():
+                bag.topic(name, msgtype)
+            writer = csv.writer(f)
+            writer.writerow(CSV_COLUMNS)
+            for index, (conn, log_time, raw) in enumerate(
+                    iter_messages(reader, list(layout.images))):
+                t0 = time.perf_counter()
+                topic = topic_name(conn.topic)
+                msg = to_rclpy(view, conn, raw, classes[topic])
+                status, poses, rgb = _process(msg, layout.images[topic], topic, layout,
+                                              cameras, poser, detector, summary)
+                writer.writerow(_csv_row(index, topic, msg, status, poses, cfg.target_frame))
+                if status in ("ok", "no grasp"):
+                    _write_results(bag, log_time, msg.header.stamp, cfg.target_frame, poses)
+                    summary.latencies.append(time.perf_counter() - t0)
+                else:
+                    summary.skipped[status] += 1
+                summary.images += 1
+                summary.with_grasp += bool(poses)
+                if rgb is not None and (index in keep or video or cfg.save_frames):
+                    drawn = annotate.draw_grasps(rgb, [p.pixel for p in poses])
+                    label = f"#{index} {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}"
+                    if index in keep:
+                        tiles.append(annotate.thumbnail(drawn, label))
+                    if video:
+                        video.add(drawn, label)
+                    if cfg.save_frames:
+                        annotate.write_rgb(out / "frames" / f"{index:06d}.png", drawn)
+        summary.seconds = time.perf_counter() - t_start
+    finally:
+        reader.close()
+    summary.outputs += [out / "grasps", out / "grasps.csv"]
+    if video:
+        video.close()
+        summary.outputs.append(video.path)
+    if tiles:
+        annotate.write_rgb(out / "contact_sheet.png", annotate.contact_sheet(tiles))
+        summary.outputs.append(out / "contact_sheet.png")
+    for line in summary.lines(str(detector.device)):
+        log(line)
+    return summary
+
+
+def _process(msg, msgtype: str, topic: str, layout, cameras: dict[str, StampIndex],
+             poser: _Poser, detector: GraspDetector, summary: OfflineSummary
+             ) -> tuple[str, list[GraspPose], np.ndarray | None]:
+    """(status, grasp poses in the target frame best first, decoded RGB) of one image."""
+    try:
+        rgb = _decode(msg, msgtype)
+    except ImageError as exc:
+        return f"bad image: {exc}", [], None
+    info_topic = layout.camera_info_of.get(topic)
+    camera = cameras[info_topic].nearest(messages_stamp_ns(msg)) if info_topic else None
+    if camera is None:
+        return "no camera_info", [], rgb
+    if isinstance(camera, Exception):
+        return f"bad camera_info: {camera}", [], rgb
+    h, w = rgb.shape[:2]
+    if (camera.width, camera.height) != (w, h):
+        camera = camera.scaled_to(w, h)
+    frame_id = camera.frame_id if camera.frame_id != "camera_optical_frame" or \
+        not msg.header.frame_id else msg.header.frame_id
+    to_target, pose_source = poser.camera_to_target(frame_id)
+    summary.pose_sources[pose_source] += 1
+    detection = detector.detect(rgb)
+    try:
+        projected = project_grasps(detection.grasps, camera, poser.source(to_target))
+    except ProjectionError as exc:
+        return f"bad depth source: {exc}", [], rgb
+    poses = [p.transformed(to_target) for p in projected if isinstance(p, GraspPose)]
+    failed = [p for p in projected if not isinstance(p, GraspPose)]
+    if failed and not poses:
+        return f"not projectable: {failed[0]}", [], rgb
+    return ("ok" if poses else "no grasp"), poses, rgb
