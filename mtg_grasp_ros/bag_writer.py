@@ -61,6 +61,18 @@ class BagWriter:
         """Write already serialised (CDR) bytes to a declared topic."""
         self._writer.write(self._topics[name], int(log_time_ns), cdr)
 
+    def write_canonical(self, name: str, log_time_ns: int, cdr: bytes) -> None:
+        """Write CDR bytes re-encoded with zeroed alignment padding.
+
+        ``rclpy.serialization.serialize_message`` leaves the padding bytes of CDR
+        uninitialised, so the same message serialises to different bytes from run to run;
+        a decode and encode with the rosbags typestore makes the payload a function of the
+        message alone (which regression tests of recorded results compare byte for byte).
+        """
+        msgtype = self._topics[name].msgtype
+        msg = self.typestore.deserialize_cdr(cdr, msgtype)
+        self.write(name, log_time_ns, self.typestore.serialize_cdr(msg, msgtype))
+
     def write_msg(self, name: str, log_time_ns: int, msg: Any) -> None:
         """Serialise a rosbags message object and write it to a declared topic."""
         conn = self._topics[name]

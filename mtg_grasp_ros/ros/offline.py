@@ -176,12 +176,12 @@ def _csv_row(index: int, topic: str, msg, status: str, poses: Sequence[GraspPose
 def _write_results(bag: BagWriter, log_time: int, stamp, frame: str,
                    poses: Sequence[GraspPose]) -> None:
     """The node's messages for one frame: best pose (if any), all candidates, info, markers."""
+    out = [(POSES, messages.pose_array(poses, frame, stamp)), (INFO, messages.grasp_info(poses)),
+           (MARKERS, messages.markers(poses, frame, stamp))]
     if poses:
-        bag.write(POSE, log_time, serialize_message(messages.pose_stamped(poses[0], frame,
-                                                                          stamp)))
-    bag.write(POSES, log_time, serialize_message(messages.pose_array(poses, frame, stamp)))
-    bag.write(INFO, log_time, serialize_message(messages.grasp_info(poses)))
-    bag.write(MARKERS, log_time, serialize_message(messages.markers(poses, frame, stamp)))
+        out.insert(0, (POSE, messages.pose_stamped(poses[0], frame, stamp)))
+    for topic, msg in out:
+        bag.write_canonical(topic, log_time, serialize_message(msg))
 
 
 def _decode(msg, msgtype: str) -> np.ndarray:
@@ -200,6 +200,7 @@ def run_offline(bag_path: str | Path, out_dir: str | Path, cfg: OfflineConfig,
     if (out / "grasps").exists():
         raise FileExistsError(f"{out / 'grasps'} exists; choose a new --out folder")
     detector = GraspDetector(cfg.model, cfg.device, PostprocessConfig(top_k=cfg.top_k))
+    detector.warmup()   # so that the first frame's latency is not the start-up's
     summary = OfflineSummary()
     reader = open_bag(bag_path)
     try:
