@@ -11,6 +11,7 @@ named in the summary.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class BagPlayer:
         self.stats = ReplayStats(bag_seconds=self.reader.duration / 1e9)
         self._pubs: dict[str, tuple[object, type, str]] = {}   # bag topic -> pub, cls, out
         self._clock = None
+        self._stop = threading.Event()
         self._advertise()
 
     def _advertise(self) -> None:
@@ -116,26 +118,26 @@ class BagPlayer:
         pub.publish(msg)
 
     def play(self) -> ReplayStats:
-        """Play (and loop, if asked) until the end; Ctrl-C stops cleanly."""
+        """Play (and loop, if asked) until the end or :meth:`stop`; Ctrl-C stops cleanly."""
         conns = [c for c in self.reader.connections if topic_name(c.topic) in self._pubs]
-        time.sleep(self.opts.start_delay)   # let subscribers discover the publishers
+        self._stop.wait(self.opts.start_delay)   # let subscribers discover the publishers
         start = time.monotonic()
         offset = 0.0
         try:
-            while True:
+            while not self._stop.is_set():
                 first: int | None = None
                 for conn, log_time, raw in self.reader.messages(connections=conns):
                     first = log_time if first is None else first
                     due = start + offset + (log_time - first) / 1e9 / self.opts.rate
-                    delay = due - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
+                    if self._stop.wait(max(0.0, due - time.monotonic())):
+                        break
                     pub, cls, out = self._pubs[topic_name(conn.topic)]
                     if self._clock is not None:
                         self._publish_clock(log_time)
                     pub.publish(to_rclpy(self.view, conn, raw, cls))
                     self.stats.published[out] += 1
-                self.stats.loops += 1
+                else:
+                    self.stats.loops += 1
                 self.stats.seconds = time.monotonic() - start
                 if not self.opts.loop or first is None:
                     break
@@ -144,6 +146,10 @@ class BagPlayer:
             self.stats.seconds = time.monotonic() - start
             self.log("stopped")
         return self.stats
+
+    def stop(self) -> None:
+        """Ask :meth:`play` (running in another thread) to return after the current message."""
+        self._stop.set()
 
     def close(self) -> None:
         for pub, _, _ in self._pubs.values():
