@@ -283,9 +283,8 @@ def _process(msg, msgtype: str, topic: str, layout, cameras: dict[str, StampInde
     h, w = rgb.shape[:2]
     if (camera.width, camera.height) != (w, h):
         camera = camera.scaled_to(w, h)
-    frame_id = camera.frame_id if camera.frame_id != "camera_optical_frame" or \
-        not msg.header.frame_id else msg.header.frame_id
-    to_target, pose_source = poser.camera_to_target(frame_id)
+    # the image's optical frame (REP 103), as the node looks it up
+    to_target, pose_source = poser.camera_to_target(msg.header.frame_id or camera.frame_id)
     summary.pose_sources[pose_source] += 1
     detection = detector.detect(rgb)
     try:
