@@ -9,7 +9,8 @@ import torch
 from mtg_grasp_ros.bags import open_bag, topic_name
 from mtg_grasp_ros.model import build_model
 from mtg_grasp_ros.model_io import save_model
-from mtg_grasp_ros.sample_bag import default_camera, toy_table_frames, write_camera_bag
+from mtg_grasp_ros.projection import Transform
+from mtg_grasp_ros.sample_bag import LOOKING_DOWN, default_camera, toy_table_frames, write_camera_bag
 
 
 def make_model(path: Path) -> Path:
@@ -20,8 +21,8 @@ def make_model(path: Path) -> Path:
 
 
 def make_bag(path: Path, frames: int = 10, fps: float = 10.0, storage: str = "sqlite3",
-             size: tuple[int, int] = (160, 120)) -> Path:
-    write_camera_bag(path, toy_table_frames(frames, fps, default_camera(*size)),
+             size: tuple[int, int] = (160, 120), pose: Transform = LOOKING_DOWN) -> Path:
+    write_camera_bag(path, toy_table_frames(frames, fps, default_camera(*size), pose),
                      storage=storage)
     return path
 

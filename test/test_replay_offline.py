@@ -17,6 +17,7 @@ pytest.importorskip("rclpy")
 from bag_fixtures import make_bag, make_model, read_topic  # noqa: E402
 from conftest import REPO, ROS1_BAGS  # noqa: E402
 from mtg_grasp_ros.bag_writer import BagWriter  # noqa: E402
+from mtg_grasp_ros.projection import Transform  # noqa: E402
 from mtg_grasp_ros.bags import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, open_bag  # noqa: E402
 from mtg_grasp_ros.ros.messages import grasp_info_rows  # noqa: E402
 from mtg_grasp_ros.ros.offline import CSV_COLUMNS, INFO, POSE, POSES, MARKERS, \
@@ -109,10 +110,12 @@ def test_cli_offline_on_ros1_bag_with_video(tmp_path, model):
 
 
 def test_generated_bag_twice_gives_identical_grasps(tmp_path, model):
-    bag = make_bag(tmp_path / "bag", frames=6)
+    high = Transform((0.05, 0.0, 0.45), LOOKING_DOWN.rotation)   # 0.45 m above the table
+    bag = make_bag(tmp_path / "bag", frames=6, pose=high)
     cfg = OfflineConfig(model, top_k=3)
     for run in ("a", "b"):
-        run_offline(bag, tmp_path / run, cfg, log=lambda s: None)
+        summary = run_offline(bag, tmp_path / run, cfg, log=lambda s: None)
+        assert dict(summary.pose_sources) == {"bag /tf_static": 6}
     rows = check_result(bag, tmp_path / "a")
     assert (tmp_path / "a" / "grasps.csv").read_bytes() == \
         (tmp_path / "b" / "grasps.csv").read_bytes()
@@ -120,16 +123,28 @@ def test_generated_bag_twice_gives_identical_grasps(tmp_path, model):
         a, b = read_topic(tmp_path / "a" / "grasps", topic), read_topic(tmp_path / "b" /
                                                                           "grasps", topic)
         assert [(t, raw) for t, _, raw in a] == [(t, raw) for t, _, raw in b] and a
-    # the bag's /tf_static puts the camera 0.6 m above the table: grasps lie on the plane
+    # the bag's /tf_static puts the camera 0.45 m above the table: grasps lie on the plane
     assert all(r["status"] == "ok" for r in rows)
     assert all(float(r["z"]) == pytest.approx(0.0, abs=1e-6) for r in rows)
-    assert all(float(r["depth_m"]) == pytest.approx(0.6, abs=1e-6) for r in rows)
+    assert all(float(r["depth_m"]) == pytest.approx(0.45, abs=1e-6) for r in rows)
     info = read_topic(tmp_path / "a" / "grasps", INFO)[0][2]
     from rclpy.serialization import deserialize_message
     from std_msgs.msg import Float32MultiArray
     table = grasp_info_rows(deserialize_message(info, Float32MultiArray))
     assert table.shape[1] == 7 and 1 <= table.shape[0] <= 3
     assert table[0, 2] == pytest.approx(float(rows[0]["u"]), abs=1e-3)
+
+
+def test_camera_pose_option_and_grasp_height(tmp_path, model):
+    bag = make_bag(tmp_path / "bag", frames=2)
+    pose = Transform((0.0, 0.0, 0.8), LOOKING_DOWN.rotation)
+    cfg = OfflineConfig(model, camera_pose=pose, grasp_height=0.05,
+                        plane=(0.0, 0.0, 2.0, 0.2))      # 2 z + 0.2 = 0: the table at z = -0.1
+    summary = run_offline(bag, tmp_path / "out", cfg, log=lambda s: None)
+    assert dict(summary.pose_sources) == {"--camera-pose": 2}
+    rows = check_result(bag, tmp_path / "out")
+    assert all(float(r["z"]) == pytest.approx(-0.05, abs=1e-6) for r in rows)
+    assert all(float(r["depth_m"]) == pytest.approx(0.85, abs=1e-6) for r in rows)
 
 
 def test_unusable_frames_are_counted_not_fatal(tmp_path, model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..bag_writer import STORAGES
@@ -83,4 +84,12 @@ def _live(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return _offline(args) if args.offline else _live(args)
+    from ..bags import BagError
+    from ..model_io import ModelFileError
+    from ..preprocess import ImageError
+
+    try:
+        return _offline(args) if args.offline else _live(args)
+    except (BagError, ModelFileError, ImageError, FileExistsError, ValueError) as exc:
+        print(f"mtg_grasp replay: {exc}", file=sys.stderr)
+        return 2

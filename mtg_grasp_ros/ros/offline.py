@@ -31,7 +31,7 @@ from rclpy.serialization import serialize_message
 from .. import annotate
 from ..bag_writer import BagWriter
 from ..bags import CAMERA_INFO, COMPRESSED_IMAGE, TF_MESSAGE, Ros2View, StampIndex, \
-    StaticTransforms, find_layout, iter_messages, open_bag, topic_name
+    StaticTransforms, find_layout, iter_messages, open_bag, stamp_ns, topic_name
 from ..detector import GraspDetector
 from ..postprocess import PostprocessConfig
 from ..preprocess import ImageError
@@ -137,7 +137,7 @@ def _cameras_and_tf(reader, view: Ros2View, layout) -> tuple[dict[str, StampInde
                 value: CameraModel | Exception = messages.camera_model(msg)
             except ProjectionError as exc:
                 value = exc
-            cameras[topic_name(conn.topic)].add(messages_stamp_ns(msg), value)
+            cameras[topic_name(conn.topic)].add(stamp_ns(msg), value)
         elif view.msgtype(conn) == TF_MESSAGE:
             try:
                 tf_cls = tf_cls or message_class(TF_MESSAGE)
@@ -149,11 +149,6 @@ def _cameras_and_tf(reader, view: Ros2View, layout) -> tuple[dict[str, StampInde
                 static.add(ts.header.frame_id, ts.child_frame_id,
                            messages.transform_from_msg(ts.transform))
     return cameras, static
-
-
-def messages_stamp_ns(msg) -> int:
-    """A message header's stamp in integer nanoseconds."""
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
 
 
 def _fmt(v: float) -> str:
@@ -275,7 +270,7 @@ def _process(msg, msgtype: str, topic: str, layout, cameras: dict[str, StampInde
     except ImageError as exc:
         return f"bad image: {exc}", [], None
     info_topic = layout.camera_info_of.get(topic)
-    camera = cameras[info_topic].nearest(messages_stamp_ns(msg)) if info_topic else None
+    camera = cameras[info_topic].nearest(stamp_ns(msg)) if info_topic else None
     if camera is None:
         return "no camera_info", [], rgb
     if isinstance(camera, Exception):
