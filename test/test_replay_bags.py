@@ -94,3 +94,20 @@ def test_ros1_camera_info_migrates_to_ros2(tmp_path):
 def test_missing_bag_is_a_clear_error(tmp_path):
     with pytest.raises(BagError, match="no such bag"):
         open_bag(tmp_path / "nothing")
+
+
+def test_make_bag_command(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    out = tmp_path / "sample"
+    r = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.cli", "make-bag", str(out),
+                        "--frames", "3", "--size", "64", "48", "--storage", "mcap"],
+                       cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "3 frames" in r.stdout and "mcap" in r.stdout
+    images = read_topic(out, "/camera/image_raw")
+    assert [(m.width, m.height) for _, m, _ in images] == [(64, 48)] * 3

@@ -185,13 +185,46 @@ def _decode(msg, msgtype: str) -> np.ndarray:
     return messages.image_to_rgb(msg)
 
 
+class _Pictures:
+    """The annotated outputs: contact-sheet tiles, and optionally a video and every frame."""
+
+    def __init__(self, out: Path, cfg: OfflineConfig, count: int, fps: float) -> None:
+        self.out, self.keep = out, annotate.sample_indices(count, cfg.sheet_tiles)
+        self.tiles: list[np.ndarray] = []
+        self.video = annotate.VideoOut(out / "grasps.mp4", fps) if cfg.video else None
+        self.frames = out / "frames" if cfg.save_frames else None
+        if self.frames is not None:
+            self.frames.mkdir(exist_ok=True)
+
+    def add(self, index: int, rgb: np.ndarray, poses: Sequence[GraspPose], label: str) -> None:
+        if index not in self.keep and self.video is None and self.frames is None:
+            return
+        drawn = annotate.draw_grasps(rgb, [p.pixel for p in poses])
+        if index in self.keep:
+            self.tiles.append(annotate.thumbnail(drawn, label))
+        if self.video is not None:
+            self.video.add(drawn, label)
+        if self.frames is not None:
+            annotate.write_rgb(self.frames / f"{index:06d}.png", drawn)
+
+    def close(self) -> list[Path]:
+        """Finish the files; the paths written."""
+        written = [p for p in (self.frames,) if p is not None]
+        if self.video is not None:
+            self.video.close()
+            written.append(self.video.path)
+        if self.tiles:
+            annotate.write_rgb(self.out / "contact_sheet.png", annotate.contact_sheet(self.tiles))
+            written.append(self.out / "contact_sheet.png")
+        return written
+
+
 def run_offline(bag_path: str | Path, out_dir: str | Path, cfg: OfflineConfig,
                 log: Callable[[str], None] = print) -> OfflineSummary:
     """Process every image of ``bag_path`` into ``out_dir`` (which must not hold results)."""
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if (out / "grasps").exists():
         raise FileExistsError(f"{out / 'grasps'} exists; choose a new --out folder")
     detector = GraspDetector(cfg.model, cfg.device, PostprocessConfig(top_k=cfg.top_k))
@@ -208,12 +241,8 @@ def run_offline(bag_path: str | Path, out_dir: str | Path, cfg: OfflineConfig,
         poser = _Poser(cfg, static)
         count = sum(c.msgcount for c in reader.connections
                     if topic_name(c.topic) in layout.images)
-        keep = annotate.sample_indices(count, cfg.sheet_tiles)
-        tiles: list[np.ndarray] = []
-        video = annotate.VideoOut(out / "grasps.mp4", count / max(reader.duration / 1e9, 1e-3)) \
-            if cfg.video else None
-        if cfg.save_frames:
-            (out / "frames").mkdir(exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        pictures = _Pictures(out, cfg, count, count / max(reader.duration / 1e9, 1e-3))
         classes = {t: message_class(mt) for t, mt in layout.images.items()}
         t_start = time.perf_counter()
         with BagWriter(out / "grasps", cfg.storage) as bag, \
@@ -237,25 +266,13 @@ def run_offline(bag_path: str | Path, out_dir: str | Path, cfg: OfflineConfig,
                     summary.skipped[status] += 1
                 summary.images += 1
                 summary.with_grasp += bool(poses)
-                if rgb is not None and (index in keep or video or cfg.save_frames):
-                    drawn = annotate.draw_grasps(rgb, [p.pixel for p in poses])
-                    label = f"#{index} {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}"
-                    if index in keep:
-                        tiles.append(annotate.thumbnail(drawn, label))
-                    if video:
-                        video.add(drawn, label)
-                    if cfg.save_frames:
-                        annotate.write_rgb(out / "frames" / f"{index:06d}.png", drawn)
+                if rgb is not None:
+                    stamp = msg.header.stamp
+                    pictures.add(index, rgb, poses, f"#{index} {stamp.sec}.{stamp.nanosec:09d}")
         summary.seconds = time.perf_counter() - t_start
     finally:
         reader.close()
-    summary.outputs += [out / "grasps", out / "grasps.csv"]
-    if video:
-        video.close()
-        summary.outputs.append(video.path)
-    if tiles:
-        annotate.write_rgb(out / "contact_sheet.png", annotate.contact_sheet(tiles))
-        summary.outputs.append(out / "contact_sheet.png")
+    summary.outputs += [out / "grasps", out / "grasps.csv", *pictures.close()]
     for line in summary.lines(str(detector.device)):
         log(line)
     return summary
