@@ -83,7 +83,8 @@ def tf_msg(ts: Any, pose: Transform, parent: str, child: str, stamp_ns: int) -> 
     return ts.types[TF_MESSAGE](transforms=[stamped])
 
 
-def write_camera_bag(path: str | Path, frames: Iterable[CameraFrame], world_frame: str = "world",
+def write_camera_bag(path: str | Path, frames: Iterable[CameraFrame],
+                     world_frame: str = "base_link",
                      image_topic: str = "/camera/image_raw",
                      info_topic: str = "/camera/camera_info",
                      storage: str = "sqlite3") -> int:

@@ -68,7 +68,7 @@ def test_sample_bag_is_version_8_with_latched_tf_static(tmp_path, storage):
         reader.close()
     (tf,) = [m for _, m, _ in read_topic(bag, "/tf_static")]
     t = tf.transforms[0]
-    assert (t.header.frame_id, t.child_frame_id) == ("world", "camera_optical_frame")
+    assert (t.header.frame_id, t.child_frame_id) == ("base_link", "camera_optical_frame")
     assert (t.transform.translation.z, t.transform.rotation.x) == (LOOKING_DOWN.translation[2],
                                                                    LOOKING_DOWN.rotation[0])
 

@@ -23,7 +23,7 @@ from mtg_grasp_ros.ros.messages import grasp_info_rows  # noqa: E402
 from mtg_grasp_ros.ros.offline import CSV_COLUMNS, INFO, POSE, POSES, MARKERS, \
     OfflineConfig, run_offline  # noqa: E402
 from mtg_grasp_ros.sample_bag import CameraFrame, LOOKING_DOWN, camera_info_msg, \
-    default_camera, image_msg, toy_table_frames  # noqa: E402
+    default_camera, image_msg, toy_table_frames, write_camera_bag  # noqa: E402
 
 OUTPUTS = (POSE, POSES, INFO, MARKERS)
 
@@ -83,6 +83,7 @@ def test_real_ros1_bags_process_offline(tmp_path, model, name):
     summary = run_offline(bag, tmp_path / "out", cfg, log=lambda s: None)
     rows = check_result(bag, tmp_path / "out")
     assert summary.images == len(rows) and not summary.skipped
+    assert dict(summary.pose_sources) == {"target frame = optical frame": len(rows)}
     assert all(r["status"] == "ok" for r in rows)
     # fixed depth in the camera's own frame: the centre lies 0.8 m from the camera
     r = rows[0]
@@ -98,12 +99,13 @@ def test_cli_offline_on_ros1_bag_with_video(tmp_path, model):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     r = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.cli", "replay", str(bag),
                         "--offline", "--out", str(out), "--model", str(model), "--video",
-                        "--storage", "mcap"], cwd=REPO, env=env, capture_output=True,
+                        "--storage", "mcap", "--camera-xyz", "0", "0", "0.7"], cwd=REPO, env=env, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "images: 1, with a grasp: 1, unusable: 0" in r.stdout
-    assert "camera pose from the default" in r.stdout
-    check_result(bag, out)
+    assert "camera pose from --camera-xyz/--camera-rpy: 1 frames" in r.stdout
+    (row,) = check_result(bag, out)
+    assert float(row["depth_m"]) == pytest.approx(0.7) and float(row["z"]) == pytest.approx(0)
     assert (out / "grasps" / "grasps.mcap").is_file()
     video = cv2.VideoCapture(str(out / "grasps.mp4"))
     assert video.isOpened() and video.read()[0]
@@ -138,13 +140,27 @@ def test_generated_bag_twice_gives_identical_grasps(tmp_path, model):
 def test_camera_pose_option_and_grasp_height(tmp_path, model):
     bag = make_bag(tmp_path / "bag", frames=2)
     pose = Transform((0.0, 0.0, 0.8), LOOKING_DOWN.rotation)
-    cfg = OfflineConfig(model, camera_pose=pose, grasp_height=0.05,
-                        plane=(0.0, 0.0, 2.0, 0.2))      # 2 z + 0.2 = 0: the table at z = -0.1
+    cfg = OfflineConfig(model, camera_pose=pose, grasp_height=0.05, plane_normal=(0.0, 0.0, 2.0),
+                        plane_offset=-0.2)      # 2 z = -0.2: the table at z = -0.1
     summary = run_offline(bag, tmp_path / "out", cfg, log=lambda s: None)
-    assert dict(summary.pose_sources) == {"--camera-pose": 2}
+    assert dict(summary.pose_sources) == {"--camera-xyz/--camera-rpy": 2}
     rows = check_result(bag, tmp_path / "out")
     assert all(float(r["z"]) == pytest.approx(-0.05, abs=1e-6) for r in rows)
     assert all(float(r["depth_m"]) == pytest.approx(0.85, abs=1e-6) for r in rows)
+
+
+def test_default_pose_and_rejected_wide_grasps(tmp_path, model):
+    """No pose in the bag: the node's static default; every grasp too wide: 'no grasp',
+    with the node's empty candidate messages still written and no best pose."""
+    bag = tmp_path / "bag"
+    write_camera_bag(bag, toy_table_frames(2, camera=default_camera(160, 120)),
+                     world_frame="table")
+    summary = run_offline(bag, tmp_path / "out", OfflineConfig(model, max_opening=-1.0),
+                          log=lambda s: None)
+    assert list(summary.pose_sources) == ["the default (0.6 m above the plane, looking down)"]
+    rows = check_result(bag, tmp_path / "out")
+    assert [r["status"] for r in rows] == ["no grasp"] * 2 and summary.with_grasp == 0
+    assert [len(m.poses) for _, m, _ in read_topic(tmp_path / "out" / "grasps", POSES)] == [0, 0]
 
 
 def test_unusable_frames_are_counted_not_fatal(tmp_path, model):

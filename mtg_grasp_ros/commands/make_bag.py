@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, nargs=2, default=(320, 240), metavar=("W", "H"))
     p.add_argument("--seed", type=int, default=0, help="object layout")
     p.add_argument("--storage", choices=sorted(STORAGES), default="sqlite3")
-    p.add_argument("--world-frame", default="world", help="parent frame of the camera pose")
+    p.add_argument("--world-frame", default="base_link",
+                   help="parent frame of the camera pose (the node's default target_frame)")
 
 
 def run(args: argparse.Namespace) -> int:

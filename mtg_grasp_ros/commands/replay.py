@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from ..bag_writer import STORAGES
-from ..projection import DEPTH_SOURCES, Transform
+from ..projection import DEPTH_SOURCES, Transform, rpy_to_quat
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,22 +30,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     off.add_argument("--out", type=Path, help="result folder (offline)")
     off.add_argument("--model", type=Path, help="model file (.safetensors) (offline)")
     off.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    off.add_argument("--target-frame", default="world",
-                     help="frame of the output poses and of --plane")
-    off.add_argument("--depth-source", choices=[d for d in DEPTH_SOURCES if d != "depth_topic"],
-                     default="plane")
-    off.add_argument("--plane", type=float, nargs=4, default=(0.0, 0.0, 1.0, 0.0),
-                     metavar=("A", "B", "C", "D"),
-                     help="support plane a x + b y + c z + d = 0 in the target frame")
-    off.add_argument("--grasp-height", type=float, default=0.0,
-                     help="metres above the plane of the grasp centre")
-    off.add_argument("--fixed-distance", type=float, default=0.5,
-                     help="metres along the ray (depth source fixed)")
-    off.add_argument("--camera-pose", type=float, nargs=7, default=None,
-                     metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
-                     help="optical frame in the target frame; default: the bag's /tf_static, "
-                          "else 0.6 m above the plane looking down")
-    off.add_argument("--top-k", type=int, default=5, help="grasp candidates per frame")
+    node = p.add_argument_group("offline: the node's parameters (config/grasp_detector.yaml)")
+    node.add_argument("--target-frame", default="base_link",
+                      help="frame of the output poses and of the support plane")
+    node.add_argument("--depth-source", choices=[d for d in DEPTH_SOURCES if d != "depth_topic"],
+                      default="plane")
+    node.add_argument("--plane-normal", type=float, nargs=3, default=(0.0, 0.0, 1.0),
+                      metavar=("NX", "NY", "NZ"),
+                      help="support plane normal . p = offset, in the target frame")
+    node.add_argument("--plane-offset", type=float, default=0.0)
+    node.add_argument("--grasp-height", type=float, default=0.0,
+                      help="metres above the plane of the grasp centre")
+    node.add_argument("--fixed-distance", type=float, default=0.5,
+                      help="metres along the ray (depth source fixed)")
+    node.add_argument("--camera-xyz", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                      help="static pose of the optical frame in the target frame (m); default: "
+                           "the bag's /tf_static, else 0 0 0.6 with rpy pi 0 0 (looking down)")
+    node.add_argument("--camera-rpy", type=float, nargs=3, default=(math.pi, 0.0, 0.0),
+                      metavar=("R", "P", "Y"), help="rad, with --camera-xyz")
+    node.add_argument("--top-k", type=int, default=5, help="grasp candidates per frame")
+    node.add_argument("--min-quality", type=float, default=0.0)
+    node.add_argument("--max-opening", type=float, default=0.1,
+                      help="m; wider grasps are rejected")
     off.add_argument("--storage", choices=sorted(STORAGES), default="sqlite3",
                      help="storage of RESULT/grasps")
     off.add_argument("--video", action="store_true", help="also write RESULT/grasps.mp4")
@@ -58,11 +65,12 @@ def _offline(args: argparse.Namespace) -> int:
     if args.out is None or args.model is None:
         raise SystemExit("replay --offline needs --out RESULT and --model FILE")
     pose = None
-    if args.camera_pose is not None:
-        pose = Transform(tuple(args.camera_pose[:3]), tuple(args.camera_pose[3:]))
+    if args.camera_xyz is not None:
+        pose = Transform(tuple(args.camera_xyz), tuple(rpy_to_quat(*args.camera_rpy).tolist()))
     cfg = OfflineConfig(args.model, args.device, tuple(args.topics), args.target_frame,
-                        args.depth_source, tuple(args.plane), args.grasp_height,
-                        args.fixed_distance, pose, args.top_k, args.storage, video=args.video,
+                        args.depth_source, tuple(args.plane_normal), args.plane_offset,
+                        args.grasp_height, args.fixed_distance, pose, args.top_k,
+                        args.min_quality, args.max_opening, args.storage, video=args.video,
                         save_frames=args.save_frames)
     run_offline(args.bag, args.out, cfg)
     return 0

@@ -41,12 +41,12 @@ from ..sample_bag import LOOKING_DOWN
 from . import messages
 from .bag_messages import message_class, to_rclpy
 
-#: The node's output topics (name -> message type), written into RESULT/grasps.
+#: The node's output topics (``grasp_detector``'s ``~/...``) and types, in RESULT/grasps.
 OUTPUT_TOPICS: dict[str, str] = {
-    "/mtg_grasp/grasp": "geometry_msgs/msg/PoseStamped",
-    "/mtg_grasp/grasps": "geometry_msgs/msg/PoseArray",
-    "/mtg_grasp/grasp_info": "std_msgs/msg/Float32MultiArray",
-    "/mtg_grasp/markers": "visualization_msgs/msg/MarkerArray",
+    "/grasp_detector/grasp_pose": "geometry_msgs/msg/PoseStamped",
+    "/grasp_detector/grasp_candidates": "geometry_msgs/msg/PoseArray",
+    "/grasp_detector/grasp_info": "std_msgs/msg/Float32MultiArray",
+    "/grasp_detector/markers": "visualization_msgs/msg/MarkerArray",
 }
 POSE, POSES, INFO, MARKERS = OUTPUT_TOPICS
 CSV_COLUMNS: tuple[str, ...] = (
@@ -57,18 +57,22 @@ CSV_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class OfflineConfig:
-    """What the node's parameters say, for a bag: depth source, frames and the model."""
+    """The node's parameters (same names and defaults, ``config/grasp_detector.yaml``) for a
+    bag, plus what only offline runs have (topics, storage, pictures)."""
 
     model: Path
     device: str = "cpu"
     topics: tuple[str, ...] = ()              # image topics; empty = all
-    target_frame: str = "world"
+    target_frame: str = "base_link"
     depth_source: str = "plane"               # plane | fixed
-    plane: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 0.0)  # a, b, c, d in target
+    plane_normal: tuple[float, float, float] = (0.0, 0.0, 1.0)   # in target_frame
+    plane_offset: float = 0.0                 # normal . p = offset
     grasp_height: float = 0.0
     fixed_distance: float = 0.5
     camera_pose: Transform | None = None      # optical frame -> target; None: bag /tf_static
     top_k: int = 5
+    min_quality: float = 0.0
+    max_opening: float = 0.1                  # m; wider grasps are rejected, as in the node
     storage: str = "sqlite3"
     sheet_tiles: int = 24
     video: bool = False
@@ -107,13 +111,13 @@ class _Poser:
 
     def __init__(self, cfg: OfflineConfig, static: StaticTransforms) -> None:
         self.cfg, self.static = cfg, static
-        a, b, c, d = cfg.plane
-        # plane a x + b y + c z + d = 0  <=>  normal . p = -d
-        self.plane = Plane((a, b, c), -d)
+        self.plane = Plane(tuple(cfg.plane_normal), cfg.plane_offset)
 
     def camera_to_target(self, frame_id: str) -> tuple[Transform, str]:
+        if frame_id.lstrip("/") == self.cfg.target_frame.lstrip("/"):
+            return Transform(), "target frame = optical frame"
         if self.cfg.camera_pose is not None:
-            return self.cfg.camera_pose, "--camera-pose"
+            return self.cfg.camera_pose, "--camera-xyz/--camera-rpy"
         found = self.static.lookup(self.cfg.target_frame, frame_id)
         if found is not None:
             return found, "bag /tf_static"
@@ -227,7 +231,8 @@ def run_offline(bag_path: str | Path, out_dir: str | Path, cfg: OfflineConfig,
     out = Path(out_dir)
     if (out / "grasps").exists():
         raise FileExistsError(f"{out / 'grasps'} exists; choose a new --out folder")
-    detector = GraspDetector(cfg.model, cfg.device, PostprocessConfig(top_k=cfg.top_k))
+    detector = GraspDetector(cfg.model, cfg.device, PostprocessConfig(
+        top_k=cfg.top_k, min_quality=cfg.min_quality))
     detector.warmup()   # so that the first frame's latency is not the start-up's
     summary = OfflineSummary()
     reader = open_bag(bag_path)
@@ -303,8 +308,9 @@ def _process(msg, msgtype: str, topic: str, layout, cameras: dict[str, StampInde
         projected = project_grasps(detection.grasps, camera, poser.source(to_target))
     except ProjectionError as exc:
         return f"bad depth source: {exc}", [], rgb
-    poses = [p.transformed(to_target) for p in projected if isinstance(p, GraspPose)]
+    poses = [p for p in projected if isinstance(p, GraspPose)]
     failed = [p for p in projected if not isinstance(p, GraspPose)]
     if failed and not poses:
         return f"not projectable: {failed[0]}", [], rgb
+    poses = [p.transformed(to_target) for p in poses if p.width_m <= poser.cfg.max_opening]
     return ("ok" if poses else "no grasp"), poses, rgb
