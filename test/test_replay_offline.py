@@ -99,8 +99,8 @@ def test_cli_offline_on_ros1_bag_with_video(tmp_path, model):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     r = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.cli", "replay", str(bag),
                         "--offline", "--out", str(out), "--model", str(model), "--video",
-                        "--storage", "mcap", "--camera-xyz", "0", "0", "0.7"], cwd=REPO, env=env, capture_output=True,
-                       text=True, timeout=120)
+                        "--storage", "mcap", "--camera-xyz", "0", "0", "0.7"], cwd=REPO,
+                       env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "images: 1, with a grasp: 1, unusable: 0" in r.stdout
     assert "camera pose from --camera-xyz/--camera-rpy: 1 frames" in r.stdout
