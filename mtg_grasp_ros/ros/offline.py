@@ -20,9 +20,10 @@ import csv
 import math
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -226,9 +227,25 @@ class _Pictures:
 def run_offline(bag_path: str | Path, out_dir: str | Path, cfg: OfflineConfig,
                 log: Callable[[str], None] = print) -> OfflineSummary:
     """Process every image of ``bag_path`` into ``out_dir`` (which must not hold results)."""
-    torch.manual_seed(0)
-    torch.use_deterministic_algorithms(True)
-    out = Path(out_dir)
+    with _deterministic():
+        return _run(bag_path, Path(out_dir), cfg, log)
+
+
+@contextmanager
+def _deterministic() -> Iterator[None]:
+    """Seeded, deterministic torch for the run; the caller's RNG and settings restored."""
+    before = torch.are_deterministic_algorithms_enabled()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        torch.use_deterministic_algorithms(True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(before)
+
+
+def _run(bag_path: str | Path, out: Path, cfg: OfflineConfig,
+         log: Callable[[str], None]) -> OfflineSummary:
     if (out / "grasps").exists():
         raise FileExistsError(f"{out / 'grasps'} exists; choose a new --out folder")
     detector = GraspDetector(cfg.model, cfg.device, PostprocessConfig(
