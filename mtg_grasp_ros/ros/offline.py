@@ -87,7 +87,8 @@ class OfflineSummary:
     images: int = 0
     with_grasp: int = 0
     skipped: Counter = field(default_factory=Counter)   # reason -> frames
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)     # read to written, per frame
+    network: list[float] = field(default_factory=list)       # the network's forward pass
     seconds: float = 0.0
     pose_sources: Counter = field(default_factory=Counter)
     outputs: list[Path] = field(default_factory=list)
@@ -100,7 +101,8 @@ class OfflineSummary:
         if lat.size:
             out.append(f"throughput: {len(lat) / max(self.seconds, 1e-9):.1f} frames/s; "
                        f"latency per frame: median {np.median(lat):.1f} ms, "
-                       f"p95 {np.percentile(lat, 95):.1f} ms on {device}")
+                       f"p95 {np.percentile(lat, 95):.1f} ms (network "
+                       f"{np.median(self.network) * 1000:.1f} ms) on {device}")
         out += [f"camera pose from {src}: {n} frames" for src, n in
                 sorted(self.pose_sources.items())]
         out += [f"wrote {p}" for p in self.outputs]
@@ -321,6 +323,7 @@ def _process(msg, msgtype: str, topic: str, layout, cameras: dict[str, StampInde
     to_target, pose_source = poser.camera_to_target(msg.header.frame_id or camera.frame_id)
     summary.pose_sources[pose_source] += 1
     detection = detector.detect(rgb)
+    summary.network.append(detection.timings["network"])
     try:
         projected = project_grasps(detection.grasps, camera, poser.source(to_target))
     except ProjectionError as exc:
