@@ -111,3 +111,22 @@ def test_make_bag_command(tmp_path):
     assert "3 frames" in r.stdout and "mcap" in r.stdout
     images = read_topic(out, "/camera/image_raw")
     assert [(m.width, m.height) for _, m, _ in images] == [(64, 48)] * 3
+
+
+def test_annotations_draw_rectangles_and_sheet():
+    from mtg_grasp_ros import annotate
+    from mtg_grasp_ros.grasp import Grasp
+
+    img = np.zeros((120, 160, 3), np.uint8)
+    best, other = Grasp(80, 60, 0.0, 40, 20, 0.9), Grasp(30, 30, np.pi / 2, 20, 10, 0.5)
+    drawn = annotate.draw_grasps(img, [best, other])
+    assert not img.any()                                    # the input is left alone
+    assert tuple(drawn[60, 100]) == annotate.BEST           # a jaw, at x = 80 + 40 / 2
+    assert tuple(drawn[60, 80]) == (0, 0, 0)                # nothing at the centre
+    r, g, b = (drawn[:40, :50, c].astype(int) for c in range(3))   # around the other grasp
+    assert ((r > 100) & (g > 80) & (b < 40)).sum() > 20             # its (anti-aliased) lines
+    tiles = [annotate.thumbnail(drawn, f"#{i}") for i in range(7)]
+    assert annotate.contact_sheet(tiles, columns=3).shape == (3 * 240, 3 * 320, 3)
+    assert annotate.sample_indices(5, 24) == set(range(5))
+    picked = annotate.sample_indices(100, 4)
+    assert picked == {0, 33, 66, 99}
