@@ -157,7 +157,7 @@ def test_default_pose_and_rejected_wide_grasps(tmp_path, model):
                      world_frame="table")
     summary = run_offline(bag, tmp_path / "out", OfflineConfig(model, max_opening=-1.0),
                           log=lambda s: None)
-    assert list(summary.pose_sources) == ["the default (0.6 m above the plane, looking down)"]
+    assert list(summary.pose_sources) == ["the node's default static pose (0 0 0.6, looking down)"]
     rows = check_result(bag, tmp_path / "out")
     assert [r["status"] for r in rows] == ["no grasp"] * 2 and summary.with_grasp == 0
     assert [len(m.poses) for _, m, _ in read_topic(tmp_path / "out" / "grasps", POSES)] == [0, 0]

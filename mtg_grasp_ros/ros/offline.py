@@ -124,7 +124,7 @@ class _Poser:
         found = self.static.lookup(self.cfg.target_frame, frame_id)
         if found is not None:
             return found, "bag /tf_static"
-        return LOOKING_DOWN, "the default (0.6 m above the plane, looking down)"
+        return LOOKING_DOWN, "the node's default static pose (0 0 0.6, looking down)"
 
     def source(self, to_target: Transform) -> DepthSource:
         return DepthSource(self.cfg.depth_source, self.plane.in_frame(to_target),
@@ -136,7 +136,7 @@ def _cameras_and_tf(reader, view: Ros2View, layout) -> tuple[dict[str, StampInde
     """First pass: camera models of every CameraInfo topic, and the static transforms."""
     cameras: dict[str, StampIndex] = {t: StampIndex() for t in layout.camera_infos}
     static = StaticTransforms()
-    info_cls, tf_cls = message_class(CAMERA_INFO), None
+    info_cls = message_class(CAMERA_INFO)
     for conn, _, raw in iter_messages(reader, layout.camera_infos + layout.tf_static):
         if view.msgtype(conn) == CAMERA_INFO:
             msg = to_rclpy(view, conn, raw, info_cls)
@@ -145,14 +145,8 @@ def _cameras_and_tf(reader, view: Ros2View, layout) -> tuple[dict[str, StampInde
             except ProjectionError as exc:
                 value = exc
             cameras[topic_name(conn.topic)].add(stamp_ns(msg), value)
-        elif view.msgtype(conn) == TF_MESSAGE:
-            try:
-                tf_cls = tf_cls or message_class(TF_MESSAGE)
-            except ImportError:   # no tf2_msgs here: read it without ROS
-                tf_msg = view.dst.deserialize_cdr(view.cdr(conn, raw), TF_MESSAGE)
-            else:
-                tf_msg = to_rclpy(view, conn, raw, tf_cls)
-            for ts in tf_msg.transforms:
+        elif view.msgtype(conn) == TF_MESSAGE:   # read with rosbags: tf2_msgs may be missing
+            for ts in view.dst.deserialize_cdr(view.cdr(conn, raw), TF_MESSAGE).transforms:
                 static.add(ts.header.frame_id, ts.child_frame_id,
                            messages.transform_from_msg(ts.transform))
     return cameras, static
