@@ -187,13 +187,14 @@ def test_ros1_bag_replays_as_ros2_messages(ros):
     assert stamp(img) == stamp(rec_img) and bytes(img.data) == bytes(rec_img.data)
 
 
-def test_loop_plays_again_until_stopped(tmp_path, ros):
+def test_loop_remap_and_stop(tmp_path, ros):
     node, executor = ros
     bag = make_bag(tmp_path / "bag", frames=3, fps=10.0)
     got: list[Image] = []
-    node.create_subscription(Image, "/camera/image_raw", got.append, 10)
+    node.create_subscription(Image, "/renamed/image", got.append, 10)
     player, thread, result = play_in_thread(node, bag, ReplayOptions(
-        rate=2.0, loop=True, topics=("/camera/image_raw",), start_delay=1.0))
+        rate=2.0, loop=True, topics=("camera/image_raw",), start_delay=1.0,
+        remap={"/camera/image_raw": "/renamed/image"}))
     try:
         spin_until(executor, lambda: len(got) >= 7, 20)
     finally:
@@ -201,6 +202,6 @@ def test_loop_plays_again_until_stopped(tmp_path, ros):
         thread.join(10)
         player.close()
     assert not thread.is_alive() and result["stats"].loops >= 2
-    assert set(result["stats"].published) == {"/camera/image_raw"}
+    assert set(result["stats"].published) == {"/renamed/image"}
     first = [stamp(m) for m in got[:3]]
     assert [stamp(m) for m in got[3:6]] == first and len(set(first)) == 3

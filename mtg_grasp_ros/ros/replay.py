@@ -80,7 +80,11 @@ class BagPlayer:
         self._pubs: dict[str, tuple[object, type, str]] = {}   # bag topic -> pub, cls, out
         self._clock = None
         self._stop = threading.Event()
-        self._advertise()
+        try:
+            self._advertise()
+        except Exception:
+            self.close()
+            raise
 
     def _advertise(self) -> None:
         wanted = {topic_name(t) for t in self.opts.topics}
@@ -101,7 +105,8 @@ class BagPlayer:
             except MissingMessageType as exc:
                 self.stats.skipped[name] = str(exc)
                 continue
-            out = self.opts.remap.get(name, name)
+            remap = {topic_name(k): v for k, v in self.opts.remap.items()}
+            out = remap.get(name, name)
             qos = qos_for(name, msgtype, any(is_latched(c) for c in conns),
                           sum(c.msgcount for c in conns))
             self._pubs[name] = (self.node.create_publisher(cls, out, qos), cls, out)
