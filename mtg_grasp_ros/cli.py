@@ -20,6 +20,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("evaluate-folds", "evaluate_folds", "mean and std over folds, in the layout of Table I"),
     ("export", "export", "write the grasp-only model the node loads from a checkpoint"),
     ("plot", "plot", "validation curves of runs, or a sheet of predicted grasps"),
+    ("replay", "replay", "play a bag into ROS 2, or run the detector over it offline"),
+    ("make-bag", "make_bag", "write a sample camera bag (rosbag2) of a table seen from above"),
 ]
 
 

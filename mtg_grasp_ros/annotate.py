@@ -1,0 +1,91 @@
+"""Pictures of offline results: grasp rectangles on a frame, a contact sheet, a video.
+
+ROS-free. A contact sheet is a grid of evenly spaced, labelled thumbnails, so that a whole
+replay can be judged at a glance; the video (``cv2.VideoWriter``, mp4v) shows every frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .grasp import Grasp
+
+BEST, OTHER = (0, 255, 0), (255, 200, 0)   # RGB
+
+
+def draw_grasps(rgb: np.ndarray, grasps: Sequence[Grasp], thickness: int = 2) -> np.ndarray:
+    """A copy of ``rgb`` with each grasp rectangle; the best (first) green with thick jaws."""
+    out = np.ascontiguousarray(rgb).copy()
+    scale = max(1, round(max(out.shape[:2]) / 640))
+    for i, g in reversed(list(enumerate(grasps))):
+        corners = np.round(g.corners()).astype(np.int32)
+        colour = BEST if i == 0 else OTHER
+        cv2.polylines(out, [corners], True, colour, scale, cv2.LINE_AA)
+        if i == 0:   # the jaws: the rectangle's edges across the closing direction
+            for a, b in ((1, 2), (3, 0)):
+                cv2.line(out, tuple(map(int, corners[a])), tuple(map(int, corners[b])), colour,
+                         thickness * scale + 1, cv2.LINE_AA)
+    return out
+
+
+def thumbnail(rgb: np.ndarray, label: str, width: int = 320, height: int = 240) -> np.ndarray:
+    """``rgb`` letterboxed into width x height, with ``label`` written at the top left."""
+    h, w = rgb.shape[:2]
+    s = min(width / w, height / h)
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    tile = np.zeros((height, width, 3), np.uint8)
+    y0, x0 = (height - nh) // 2, (width - nw) // 2
+    tile[y0:y0 + nh, x0:x0 + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
+    cv2.rectangle(tile, (0, 0), (width, 16), (0, 0, 0), -1)
+    cv2.putText(tile, label, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return tile
+
+
+def contact_sheet(tiles: Sequence[np.ndarray], columns: int = 6) -> np.ndarray:
+    """Equal-sized tiles in a grid, row by row, on black."""
+    if not tiles:
+        raise ValueError("no tiles for a contact sheet")
+    h, w = tiles[0].shape[:2]
+    columns = max(1, min(columns, len(tiles)))
+    rows = -(-len(tiles) // columns)
+    sheet = np.zeros((rows * h, columns * w, 3), np.uint8)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, columns)
+        sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = t
+    return sheet
+
+
+def sample_indices(count: int, limit: int) -> set[int]:
+    """At most ``limit`` evenly spaced indices of ``count`` items (first and last included)."""
+    if count <= limit:
+        return set(range(count))
+    return {int(round(i * (count - 1) / (limit - 1))) for i in range(limit)}
+
+
+def write_rgb(path: str | Path, rgb: np.ndarray) -> None:
+    """Write an RGB image with OpenCV (which wants BGR); raises if it cannot."""
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write image {path}")
+
+
+class VideoOut:
+    """An mp4 of RGB frames of one fixed size (frames of another size are letterboxed)."""
+
+    def __init__(self, path: str | Path, fps: float, width: int = 640, height: int = 480) -> None:
+        self.path, self.size = Path(path), (width, height)
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
+                                       max(1.0, fps), self.size)
+        if not self._writer.isOpened():
+            raise OSError(f"OpenCV cannot write mp4 video to {path}")
+
+    def add(self, rgb: np.ndarray, label: str = "") -> None:
+        frame = thumbnail(rgb, label, *self.size)
+        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        self._writer.release()

@@ -1,0 +1,198 @@
+"""Offline replay: the detector over real ROS 1 bags and generated rosbag2s, deterministic."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from bag_fixtures import make_bag, make_model, read_topic  # noqa: E402
+from conftest import REPO, ROS1_BAGS  # noqa: E402
+from mtg_grasp_ros.bag_writer import BagWriter  # noqa: E402
+from mtg_grasp_ros.projection import Transform  # noqa: E402
+from mtg_grasp_ros.bags import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, open_bag  # noqa: E402
+from mtg_grasp_ros.ros.messages import grasp_info_rows  # noqa: E402
+from mtg_grasp_ros.ros.offline import CSV_COLUMNS, INFO, POSE, POSES, MARKERS, \
+    OfflineConfig, run_offline  # noqa: E402
+from mtg_grasp_ros.sample_bag import CameraFrame, LOOKING_DOWN, camera_info_msg, \
+    default_camera, image_msg, toy_table_frames, write_camera_bag  # noqa: E402
+
+OUTPUTS = (POSE, POSES, INFO, MARKERS)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return make_model(tmp_path_factory.mktemp("model") / "seeded.safetensors")
+
+
+def image_stamps(bag: Path) -> list[tuple[int, int]]:
+    """Header stamps of every image message (raw or compressed) of a bag, in log order."""
+    reader = open_bag(bag)
+    try:
+        conns = [c for c in reader.connections if c.msgtype in (IMAGE, COMPRESSED_IMAGE)]
+        return [(m.header.stamp.sec, m.header.stamp.nanosec) for m in
+                (reader.deserialize(raw, c.msgtype) for c, _, raw in
+                 reader.messages(connections=conns))]
+    finally:
+        reader.close()
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def check_result(bag: Path, out: Path) -> list[dict[str, str]]:
+    """A well-formed result: CSV row per image, output stamps = input stamps, readable bag."""
+    rows = read_csv(out / "grasps.csv")
+    stamps = image_stamps(bag)
+    assert len(rows) == len(stamps) > 0
+    assert [(int(r["stamp_sec"]), int(r["stamp_nanosec"])) for r in rows] == stamps
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    ok = [r for r in rows if r["status"] in ("ok", "no grasp")]
+    poses = read_topic(out / "grasps", POSES)
+    assert [(m.header.stamp.sec, m.header.stamp.nanosec) for _, m, _ in poses] == \
+        [(int(r["stamp_sec"]), int(r["stamp_nanosec"])) for r in ok]
+    best = read_topic(out / "grasps", POSE)
+    assert len(best) == sum(r["status"] == "ok" for r in rows)
+    for (_, p, _), r in zip(best, [r for r in rows if r["status"] == "ok"]):
+        assert p.header.frame_id == r["frame_id"]
+        assert (p.pose.position.x, p.pose.position.z) == pytest.approx(
+            (float(r["x"]), float(r["z"])), abs=1e-5)
+    assert len(read_topic(out / "grasps", INFO)) == len(read_topic(out / "grasps", MARKERS)) \
+        == len(ok)
+    sheet = cv2.imread(str(out / "contact_sheet.png"))
+    assert sheet is not None and sheet.shape[0] >= 240
+    return rows
+
+
+@pytest.mark.parametrize("name", ["aruco_marker.bag", "fiducial_board_611.bag"])
+def test_real_ros1_bags_process_offline(tmp_path, model, name):
+    bag = ROS1_BAGS / name
+    if not bag.is_file():
+        pytest.skip(f"{bag} not found")
+    cfg = OfflineConfig(model, depth_source="fixed", fixed_distance=0.8, target_frame="raspicam")
+    summary = run_offline(bag, tmp_path / "out", cfg, log=lambda s: None)
+    rows = check_result(bag, tmp_path / "out")
+    assert summary.images == len(rows) and not summary.skipped
+    assert dict(summary.pose_sources) == {"target frame = optical frame": len(rows)}
+    assert all(r["status"] == "ok" for r in rows)
+    # fixed depth in the camera's own frame: the centre lies 0.8 m from the camera
+    r = rows[0]
+    assert np.linalg.norm([float(r[k]) for k in "xyz"]) == pytest.approx(0.8, abs=1e-5)
+    assert 0 <= float(r["u"]) < 1280 and 0 <= float(r["v"]) < 720
+
+
+def test_cli_offline_on_ros1_bag_with_video(tmp_path, model):
+    bag = ROS1_BAGS / "aruco_marker.bag"
+    if not bag.is_file():
+        pytest.skip(f"{bag} not found")
+    out = tmp_path / "cli"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.cli", "replay", str(bag),
+                        "--offline", "--out", str(out), "--model", str(model), "--video",
+                        "--storage", "mcap", "--camera-xyz", "0", "0", "0.7"], cwd=REPO,
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "images: 1, with a grasp: 1, unusable: 0" in r.stdout
+    assert "camera pose from --camera-xyz/--camera-rpy: 1 frames" in r.stdout
+    (row,) = check_result(bag, out)
+    assert float(row["depth_m"]) == pytest.approx(0.7) and float(row["z"]) == pytest.approx(0)
+    assert (out / "grasps" / "grasps.mcap").is_file()
+    video = cv2.VideoCapture(str(out / "grasps.mp4"))
+    assert video.isOpened() and video.read()[0]
+
+
+def test_generated_bag_twice_gives_identical_grasps(tmp_path, model):
+    high = Transform((0.05, 0.0, 0.45), LOOKING_DOWN.rotation)   # 0.45 m above the table
+    bag = make_bag(tmp_path / "bag", frames=6, pose=high)
+    cfg = OfflineConfig(model, top_k=3)
+    for run in ("a", "b"):
+        summary = run_offline(bag, tmp_path / run, cfg, log=lambda s: None)
+        assert dict(summary.pose_sources) == {"bag /tf_static": 6}
+    rows = check_result(bag, tmp_path / "a")
+    assert (tmp_path / "a" / "grasps.csv").read_bytes() == \
+        (tmp_path / "b" / "grasps.csv").read_bytes()
+    for topic in OUTPUTS:
+        a, b = read_topic(tmp_path / "a" / "grasps", topic), read_topic(tmp_path / "b" /
+                                                                          "grasps", topic)
+        assert [(t, raw) for t, _, raw in a] == [(t, raw) for t, _, raw in b] and a
+    # the bag's /tf_static puts the camera 0.45 m above the table: grasps lie on the plane
+    assert all(r["status"] == "ok" for r in rows)
+    assert all(float(r["z"]) == pytest.approx(0.0, abs=1e-6) for r in rows)
+    assert all(float(r["depth_m"]) == pytest.approx(0.45, abs=1e-6) for r in rows)
+    info = read_topic(tmp_path / "a" / "grasps", INFO)[0][2]
+    from rclpy.serialization import deserialize_message
+    from std_msgs.msg import Float32MultiArray
+    table = grasp_info_rows(deserialize_message(info, Float32MultiArray))
+    assert table.shape[1] == 7 and 1 <= table.shape[0] <= 3
+    assert table[0, 2] == pytest.approx(float(rows[0]["u"]), abs=1e-3)
+
+
+def test_camera_pose_option_and_grasp_height(tmp_path, model):
+    bag = make_bag(tmp_path / "bag", frames=2)
+    pose = Transform((0.0, 0.0, 0.8), LOOKING_DOWN.rotation)
+    cfg = OfflineConfig(model, camera_pose=pose, grasp_height=0.05, plane_normal=(0.0, 0.0, 2.0),
+                        plane_offset=-0.2)      # 2 z = -0.2: the table at z = -0.1
+    summary = run_offline(bag, tmp_path / "out", cfg, log=lambda s: None)
+    assert dict(summary.pose_sources) == {"--camera-xyz/--camera-rpy": 2}
+    rows = check_result(bag, tmp_path / "out")
+    assert all(float(r["z"]) == pytest.approx(-0.05, abs=1e-6) for r in rows)
+    assert all(float(r["depth_m"]) == pytest.approx(0.85, abs=1e-6) for r in rows)
+
+
+def test_default_pose_and_rejected_wide_grasps(tmp_path, model):
+    """No pose in the bag: the node's static default; every grasp too wide: 'no grasp',
+    with the node's empty candidate messages still written and no best pose."""
+    bag = tmp_path / "bag"
+    write_camera_bag(bag, toy_table_frames(2, camera=default_camera(160, 120)),
+                     world_frame="table")
+    summary = run_offline(bag, tmp_path / "out", OfflineConfig(model, max_opening=-1.0),
+                          log=lambda s: None)
+    assert list(summary.pose_sources) == ["the node's default static pose (0 0 0.6, looking down)"]
+    rows = check_result(bag, tmp_path / "out")
+    assert [r["status"] for r in rows] == ["no grasp"] * 2 and summary.with_grasp == 0
+    assert [len(m.poses) for _, m, _ in read_topic(tmp_path / "out" / "grasps", POSES)] == [0, 0]
+
+
+def test_unusable_frames_are_counted_not_fatal(tmp_path, model):
+    camera = default_camera(160, 120, frame_id="cam")
+    frames = list(toy_table_frames(2, camera=camera))
+    with BagWriter(tmp_path / "bad") as bag:
+        ts = bag.typestore
+        for topic, msgtype in (("/cam/image_raw", IMAGE), ("/cam/image/compressed",
+                                                           COMPRESSED_IMAGE),
+                               ("/cam/camera_info", CAMERA_INFO), ("/nocam/image_raw", IMAGE),
+                               ("/far/camera_info", CAMERA_INFO)):
+            bag.topic(topic, msgtype)
+        t = frames[0].stamp_ns
+        bag.write_msg("/cam/camera_info", t, camera_info_msg(ts, camera, t))
+        bag.write_msg("/far/camera_info", t, camera_info_msg(ts, camera, t))
+        good = image_msg(ts, frames[0])
+        bag.write_msg("/cam/image_raw", t + 1, good)
+        depth = image_msg(ts, CameraFrame(np.zeros((120, 160, 3), np.uint8), camera,
+                                          LOOKING_DOWN, t + 2))
+        depth.encoding = "16UC1"
+        bag.write_msg("/cam/image_raw", t + 2, depth)
+        short = image_msg(ts, CameraFrame(frames[1].rgb, camera, LOOKING_DOWN, t + 3))
+        short.data = short.data[:1000]
+        bag.write_msg("/cam/image_raw", t + 3, short)
+        jpeg = ts.types[COMPRESSED_IMAGE](header=good.header, format="jpeg",
+                                          data=np.frombuffer(b"\xff\xd8 not a jpeg", np.uint8))
+        bag.write_msg("/cam/image/compressed", t + 4, jpeg)
+        bag.write_msg("/nocam/image_raw", t + 5, image_msg(ts, frames[1]))
+    summary = run_offline(tmp_path / "bad", tmp_path / "out", OfflineConfig(model),
+                          log=lambda s: None)
+    rows = check_result(tmp_path / "bad", tmp_path / "out")
+    status = [r["status"] for r in rows]
+    assert status[0] == "ok" and status[4] == "no camera_info"
+    assert "16UC1" in status[1] and "step" in status[2] and "cannot be decoded" in status[3]
+    assert summary.images == 5 and sum(summary.skipped.values()) == 4
