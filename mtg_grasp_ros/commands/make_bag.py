@@ -10,7 +10,11 @@ from ..bag_writer import STORAGES
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", type=Path, help="rosbag2 folder to create (must not exist)")
-    p.add_argument("--frames", type=int, default=20)
+    p.add_argument("--source", choices=("synth", "toy"), default="synth",
+                   help="synth: objects rendered by the synthetic data engine (pybullet); "
+                        "toy: coloured shapes drawn with OpenCV")
+    p.add_argument("--frames", type=int, default=24,
+                   help="frames in all (synth: rounded up to whole objects of 4 frames)")
     p.add_argument("--fps", type=float, default=10.0)
     p.add_argument("--size", type=int, nargs=2, default=(320, 240), metavar=("W", "H"))
     p.add_argument("--seed", type=int, default=0, help="object layout")
@@ -20,11 +24,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sample_bag import default_camera, toy_table_frames, write_camera_bag
+    from ..sample_bag import default_camera, synth_table_frames, toy_table_frames, \
+        write_camera_bag
 
     if args.frames < 1 or args.fps <= 0:
         raise SystemExit("--frames must be >= 1 and --fps > 0")
-    frames = toy_table_frames(args.frames, args.fps, default_camera(*args.size), seed=args.seed)
+    if args.source == "synth":
+        frames = synth_table_frames(-(-args.frames // 4), 4, args.fps, *args.size,
+                                    seed=args.seed)
+    else:
+        frames = toy_table_frames(args.frames, args.fps, default_camera(*args.size),
+                                  seed=args.seed)
     n = write_camera_bag(args.out, frames, args.world_frame, storage=args.storage)
     size = sum(f.stat().st_size for f in args.out.iterdir())
     print(f"wrote {args.out}: {n} frames, {size / 1e6:.1f} MB ({args.storage}, rosbag2 "
