@@ -1,0 +1,288 @@
+"""ROS 2 messages to and from the core's values: images, camera models, grasp poses, markers.
+
+Shared by the node (``mtg_grasp_ros.node``) and the offline bag replay, so that a replayed bag
+holds exactly the messages the node publishes. No node, no publishers here: only functions
+from values to messages and back. Stamps are ``builtin_interfaces/Time`` messages.
+
+``grasp_info`` layout (std_msgs/Float32MultiArray, row-major, one row per candidate, best
+first)::
+
+    layout.dim[0]: label "candidates", size N, stride 7 N
+    layout.dim[1]: label "quality,width_m,u,v,angle_rad,width_px,depth_m", size 7, stride 7
+
+``u, v`` are the grasp centre in source-image pixels (column, row), ``angle_rad`` the closing
+direction in the image (see ``grasp.py``), ``depth_m`` the centre's distance along the optical
+axis. Read it back with :func:`grasp_info_rows`.
+
+Image conversion goes through cv_bridge when it is importable, else through ``rosbags-image``
+(:data:`IMAGE_BACKEND` says which); compressed images are decoded with ``cv2.imdecode``.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+from types import SimpleNamespace
+from typing import Sequence
+
+import cv2
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point, Pose, PoseArray, PoseStamped, Quaternion, Vector3
+from geometry_msgs.msg import Transform as TransformMsg
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import ColorRGBA, Float32MultiArray, Header, MultiArrayDimension, \
+    MultiArrayLayout
+from visualization_msgs.msg import Marker, MarkerArray
+
+from ..preprocess import ENCODINGS, ImageError, to_rgb
+from ..projection import CameraModel, GraspPose, Transform
+
+try:  # ROS 2's cv_bridge, where a ROS install provides it
+    from cv_bridge import CvBridge, CvBridgeError
+    _BRIDGE: "CvBridge | None" = CvBridge()
+    IMAGE_BACKEND = "cv_bridge"
+except ImportError:  # pragma: no cover - depends on the machine
+    _BRIDGE, CvBridgeError = None, ImageError
+    IMAGE_BACKEND = "rosbags-image"
+
+#: Column names of one ``grasp_info`` row, in order.
+GRASP_INFO_COLUMNS: tuple[str, ...] = ("quality", "width_m", "u", "v", "angle_rad",
+                                       "width_px", "depth_m")
+#: Depth encodings accepted by :func:`depth_to_metres`.
+DEPTH_ENCODINGS: tuple[str, ...] = ("16UC1", "32FC1")
+_BYTES_PER_PIXEL = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "16UC1": 2,
+                    "32FC1": 4}
+
+
+class UnsupportedEncoding(ImageError):
+    """An image whose encoding the node does not take (the message names it)."""
+
+
+# --- headers, poses, transforms -----------------------------------------------------------------
+
+def header(frame_id: str, stamp: Time) -> Header:
+    return Header(stamp=stamp, frame_id=frame_id)
+
+
+def pose_msg(pose: GraspPose) -> Pose:
+    """geometry_msgs/Pose of a grasp (the gripper frame of ``projection.py``)."""
+    p, q = (float(v) for v in pose.position), (float(v) for v in pose.orientation)
+    x, y, z = p
+    qx, qy, qz, qw = q
+    return Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+
+
+def pose_stamped(pose: GraspPose, frame_id: str, stamp: Time) -> PoseStamped:
+    return PoseStamped(header=header(frame_id, stamp), pose=pose_msg(pose))
+
+
+def pose_array(poses: Sequence[GraspPose], frame_id: str, stamp: Time) -> PoseArray:
+    return PoseArray(header=header(frame_id, stamp), poses=[pose_msg(p) for p in poses])
+
+
+def transform_from_msg(t: TransformMsg) -> Transform:
+    """A core Transform from geometry_msgs/Transform (e.g. TransformStamped.transform)."""
+    return Transform((t.translation.x, t.translation.y, t.translation.z),
+                     (t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w))
+
+
+def transform_msg(t: Transform) -> TransformMsg:
+    x, y, z = (float(v) for v in t.translation)
+    qx, qy, qz, qw = (float(v) for v in t.rotation)
+    return TransformMsg(translation=Vector3(x=x, y=y, z=z),
+                        rotation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+
+
+# --- grasp_info ----------------------------------------------------------------------------------
+
+def grasp_rows(poses: Sequence[GraspPose]) -> np.ndarray:
+    """(N, 7) float32 rows in :data:`GRASP_INFO_COLUMNS` order."""
+    rows = [(p.quality, p.width_m, p.pixel.x, p.pixel.y, p.pixel.angle, p.pixel.width,
+             p.depth_m) for p in poses]
+    return np.asarray(rows, np.float32).reshape(-1, len(GRASP_INFO_COLUMNS))
+
+
+def grasp_info(poses: Sequence[GraspPose]) -> Float32MultiArray:
+    """One labelled row per candidate (see the module docstring for the layout)."""
+    rows = grasp_rows(poses)
+    n, c = rows.shape
+    layout = MultiArrayLayout(dim=[
+        MultiArrayDimension(label="candidates", size=n, stride=n * c),
+        MultiArrayDimension(label=",".join(GRASP_INFO_COLUMNS), size=c, stride=c)],
+        data_offset=0)
+    return Float32MultiArray(layout=layout, data=array.array("f", rows.tobytes()))
+
+
+def grasp_info_rows(msg: Float32MultiArray) -> np.ndarray:
+    """The (N, 7) rows of a ``grasp_info`` message; checks the layout's labels."""
+    dims = msg.layout.dim
+    if len(dims) != 2 or dims[1].label != ",".join(GRASP_INFO_COLUMNS):
+        raise ValueError(f"not a grasp_info layout: {[d.label for d in dims]}")
+    data = np.asarray(msg.data, np.float32)[msg.layout.data_offset:]
+    return data[:dims[0].size * dims[1].size].reshape(dims[0].size, dims[1].size)
+
+
+# --- markers ---------------------------------------------------------------------------------------
+
+def quality_colour(quality: float, alpha: float = 0.9) -> ColorRGBA:
+    """Red (quality 0) through yellow to green (quality 1)."""
+    q = min(max(float(quality), 0.0), 1.0) if math.isfinite(quality) else 0.0
+    return ColorRGBA(r=min(1.0, 2.0 * (1.0 - q)), g=min(1.0, 2.0 * q), b=0.1, a=alpha)
+
+
+def markers(poses: Sequence[GraspPose], frame_id: str, stamp: Time, ns: str = "grasps",
+            finger_length: float = 0.04, jaw_thickness: float = 0.008,
+            jaw_depth: float = 0.02, approach_length: float = 0.06) -> MarkerArray:
+    """The gripper at each candidate: two jaw boxes and an approach arrow, coloured by quality.
+
+    The first marker is a DELETEALL, so that candidates of the previous frame disappear. The
+    jaws stand at +/- (width/2 + thickness/2) along the gripper's x (closing) axis, reach
+    ``finger_length`` back along -z from the grasp centre; the arrow ends at the palm and points
+    along +z, the approach direction.
+    """
+    out = MarkerArray()
+    out.markers.append(Marker(header=header(frame_id, stamp), ns=ns, action=Marker.DELETEALL))
+    for i, p in enumerate(poses):
+        axes = p.axes
+        x_axis, z_axis = axes[:, 0], axes[:, 2]
+        colour = quality_colour(p.quality)
+        for side, k in ((-1.0, 0), (1.0, 1)):
+            centre = p.position + side * (p.width_m / 2 + jaw_thickness / 2) * x_axis \
+                - z_axis * finger_length / 2
+            jaw = Marker(header=header(frame_id, stamp), ns=ns, id=3 * i + k, type=Marker.CUBE,
+                         action=Marker.ADD, color=colour,
+                         scale=Vector3(x=jaw_thickness, y=jaw_depth, z=finger_length))
+            jaw.pose = pose_msg(p)
+            jaw.pose.position = Point(x=float(centre[0]), y=float(centre[1]), z=float(centre[2]))
+            out.markers.append(jaw)
+        palm = p.position - z_axis * finger_length
+        tail = palm - z_axis * approach_length
+        arrow = Marker(header=header(frame_id, stamp), ns=ns, id=3 * i + 2, type=Marker.ARROW,
+                       action=Marker.ADD, color=colour,
+                       scale=Vector3(x=0.006, y=0.012, z=0.015),
+                       points=[Point(x=float(a), y=float(b), z=float(c)) for a, b, c in
+                               (tail, palm)])
+        arrow.pose.orientation.w = 1.0
+        out.markers.append(arrow)
+    return out
+
+
+# --- images --------------------------------------------------------------------------------------
+
+def _check_size(msg: Image, bpp: int) -> None:
+    """Refuse zero-size images and data that does not fill height x step."""
+    if msg.height == 0 or msg.width == 0:
+        raise ImageError(f"{msg.encoding} image is {msg.width}x{msg.height}: zero size")
+    if msg.step < msg.width * bpp or len(msg.data) < msg.height * msg.step:
+        raise ImageError(f"{msg.encoding} image {msg.width}x{msg.height} with step {msg.step} "
+                         f"needs {msg.height * max(msg.step, msg.width * bpp)} bytes, "
+                         f"has {len(msg.data)}")
+
+
+def _array_rosbags(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image to an array with rosbags-image, row padding (step) removed first."""
+    from rosbags.image import image_to_cvimage
+
+    bpp = _BYTES_PER_PIXEL[msg.encoding]
+    row = msg.width * bpp
+    if msg.step != row or len(msg.data) != msg.height * row:
+        data = np.frombuffer(msg.data, np.uint8)[:msg.height * msg.step]
+        data = np.ascontiguousarray(data.reshape(msg.height, msg.step)[:, :row])
+        msg = SimpleNamespace(encoding=msg.encoding, height=msg.height, width=msg.width,
+                              is_bigendian=msg.is_bigendian, data=data.reshape(-1))
+    return image_to_cvimage(msg)
+
+
+def _array_cv_bridge(msg: Image) -> np.ndarray:
+    assert _BRIDGE is not None, "cv_bridge is not installed"
+    try:
+        return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="passthrough")
+    except CvBridgeError as exc:
+        raise ImageError(f"{msg.encoding} image {msg.width}x{msg.height}: {exc}") from None
+
+
+def image_to_array(msg: Image, backend: str | None = None) -> np.ndarray:
+    """The pixels of an Image in its own encoding (rgb8 ... mono8, 16UC1, 32FC1), unpadded.
+
+    ``backend`` is ``cv_bridge`` or ``rosbags-image``; default :data:`IMAGE_BACKEND`.
+    """
+    if msg.encoding not in _BYTES_PER_PIXEL:
+        raise UnsupportedEncoding(f"unsupported encoding {msg.encoding!r} "
+                                  f"({msg.width}x{msg.height}); expected one of "
+                                  f"{tuple(_BYTES_PER_PIXEL)}")
+    _check_size(msg, _BYTES_PER_PIXEL[msg.encoding])
+    backend = backend or IMAGE_BACKEND
+    return _array_cv_bridge(msg) if backend == "cv_bridge" else _array_rosbags(msg)
+
+
+def image_to_rgb(msg: Image, backend: str | None = None) -> np.ndarray:
+    """HxWx3 uint8 RGB from an rgb8, bgr8, rgba8, bgra8 or mono8 Image."""
+    if msg.encoding not in ENCODINGS:
+        raise UnsupportedEncoding(f"unsupported encoding {msg.encoding!r} "
+                                  f"({msg.width}x{msg.height}); expected one of {ENCODINGS}")
+    return to_rgb(image_to_array(msg, backend), msg.encoding)
+
+
+def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """HxWx3 uint8 RGB from a CompressedImage (jpeg, png; colour or mono)."""
+    if len(msg.data) == 0:
+        raise ImageError(f"compressed image ({msg.format!r}) has no data")
+    img = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ImageError(f"compressed image ({msg.format!r}, {len(msg.data)} bytes) "
+                         f"cannot be decoded")
+    return to_rgb(img, "bgr8")
+
+
+def depth_to_metres(msg: Image, backend: str | None = None) -> np.ndarray:
+    """HxW float32 metres from a 16UC1 (millimetres) or 32FC1 (metres) depth Image."""
+    if msg.encoding not in DEPTH_ENCODINGS:
+        raise UnsupportedEncoding(f"unsupported depth encoding {msg.encoding!r}; expected one "
+                                  f"of {DEPTH_ENCODINGS}")
+    depth = image_to_array(msg, backend)
+    if msg.encoding == "16UC1":
+        return depth.astype(np.float32) * np.float32(0.001)
+    return np.asarray(depth, np.float32)
+
+
+def rgb_to_image_msg(rgb: np.ndarray, frame_id: str, stamp: Time,
+                     encoding: str = "rgb8") -> Image:
+    """An Image message of an HxWx3 (or HxW for mono8 / depth) array in ``encoding``."""
+    arr = np.ascontiguousarray(rgb)
+    h, w = arr.shape[:2]
+    msg = Image(header=header(frame_id, stamp), height=h, width=w, encoding=encoding,
+                is_bigendian=0, step=arr.strides[0])
+    msg.data = array.array("B", arr.tobytes())
+    return msg
+
+
+def rgb_to_compressed_msg(rgb: np.ndarray, frame_id: str, stamp: Time,
+                          fmt: str = "jpeg", quality: int = 90) -> CompressedImage:
+    """A CompressedImage (jpeg or png) of an HxWx3 RGB array."""
+    ext, opts = (".png", []) if fmt == "png" else (".jpg", [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), opts)
+    if not ok:
+        raise ImageError(f"cannot encode a {rgb.shape} image as {fmt}")
+    return CompressedImage(header=header(frame_id, stamp), format=fmt,
+                           data=array.array("B", buf.tobytes()))
+
+
+# --- cameras ---------------------------------------------------------------------------------------
+
+def camera_model(info: CameraInfo) -> CameraModel:
+    """The core's CameraModel of a CameraInfo (raises ProjectionError on bad intrinsics)."""
+    return CameraModel.from_k(info.k, info.width, info.height, info.header.frame_id,
+                              tuple(info.d) if info.distortion_model in ("plumb_bob",
+                                                                         "rational_polynomial")
+                              else ())
+
+
+def camera_info_msg(camera: CameraModel, stamp: Time) -> CameraInfo:
+    """A CameraInfo (plumb_bob, no rectification) of a CameraModel, e.g. for tests and bags."""
+    k = [camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
+    p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    d = list(camera.distortion) or [0.0] * 5
+    return CameraInfo(header=header(camera.frame_id, stamp), width=camera.width,
+                      height=camera.height, distortion_model="plumb_bob", d=d, k=k,
+                      r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], p=p)
