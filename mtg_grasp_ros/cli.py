@@ -14,6 +14,7 @@ import sys
 #: (command name, module under mtg_grasp_ros.commands, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
     ("model-info", "model_info", "parameter counts and FLOPs of a network"),
+    ("bench", "bench", "per-stage and end-to-end timings of the grasp_detector node (JSON)"),
 ]
 
 

@@ -9,6 +9,7 @@ never block. See the README section "The ROS 2 node" for topics and parameters.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -56,17 +57,20 @@ LOG_PERIOD_S = 10.0
 
 
 def default_model_path() -> str:
-    """The bundled model: the installed share directory, else the source tree's ``models/``."""
+    """The bundled model: the package's installed share directory (ament index, else the
+    Python prefix's share/), else the source tree's ``models/``; the first that exists."""
+    candidates = []
     try:
-        from ament_index_python.packages import PackageNotFoundError, \
-            get_package_share_directory
-        try:
-            return str(Path(get_package_share_directory("mtg_grasp_ros")) / "models" / MODEL_FILE)
-        except PackageNotFoundError:
-            pass
-    except ImportError:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory("mtg_grasp_ros")) / "models")
+    except (ImportError, LookupError, OSError):   # not installed / no AMENT_PREFIX_PATH
         pass
-    return str(Path(__file__).resolve().parents[1] / "models" / MODEL_FILE)
+    candidates.append(Path(sys.prefix) / "share" / "mtg_grasp_ros" / "models")
+    source_tree = Path(__file__).resolve().parents[1] / "models"
+    for folder in (*candidates, source_tree):
+        if (folder / MODEL_FILE).is_file():
+            return str(folder / MODEL_FILE)
+    return str(source_tree / MODEL_FILE)
 
 
 # --- parameters ---------------------------------------------------------------------------------
