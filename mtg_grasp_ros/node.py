@@ -588,7 +588,8 @@ class GraspDetectorNode(Node):
             self.pub_pose.publish(messages.pose_stamped(poses[0], frame_id, stamp))
         self.pub_candidates.publish(messages.pose_array(poses, frame_id, stamp))
         self.pub_info.publish(messages.grasp_info(poses))
-        self.pub_markers.publish(messages.markers(poses, frame_id, stamp))
+        if self.pub_markers.get_subscription_count() > 0:     # RViz (or a recorder) listens
+            self.pub_markers.publish(messages.markers(poses, frame_id, stamp))
         if det.quality_map is not None and self._debug_wanted():
             drawn = draw_detection(rgb, [p.pixel for p in poses], det.quality_map, det.view)
             header_frame = self._camera_info.header.frame_id if self._camera_info else ""

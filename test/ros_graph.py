@@ -74,7 +74,9 @@ class Graph:
         assert self.wait(lambda: image_pub.get_subscription_count() > 0
                          and self.pub_info.get_subscription_count() > 0
                          and self.node.pub_info.get_subscription_count() > 0
-                         and self.node.pub_candidates.get_subscription_count() > 0), \
+                         and self.node.pub_candidates.get_subscription_count() > 0
+                         and self.node.pub_markers.get_subscription_count() > 0
+                         and (not debug or self.node.pub_debug.get_subscription_count() > 0)), \
             "node and test node did not discover each other"
 
     def wait(self, predicate: Callable[[], bool], timeout: float = TIMEOUT) -> bool:

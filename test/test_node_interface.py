@@ -225,3 +225,12 @@ def test_launch_file_and_yaml_name_only_declared_parameters(model):
             assert got == p.default, p.name
         else:
             np.testing.assert_allclose(got, p.default, rtol=1e-12, err_msg=p.name)
+
+
+def test_missing_model_stops_start_up_with_a_clear_message(tmp_path):
+    missing = tmp_path / "none.safetensors"
+    out = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args", "-p",
+                          f"model_path:={missing}"], cwd=REPO, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    assert out.returncode == 1
+    assert "cannot start" in out.stderr and str(missing) in out.stderr

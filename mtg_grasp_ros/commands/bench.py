@@ -5,8 +5,9 @@ Runs the real node in a real rclpy graph (publisher -> node -> subscriber, one p
 1. latency: frames sent one at a time; per stage (conversion, preprocess, network,
    postprocess, projection, publishing) and end to end (image stamp to poses received by the
    subscriber; and to poses published, as the node measures it) median and p95;
-2. keep-up: a camera at ``--rate`` Hz for ``--duration`` s; rate achieved, frames dropped,
-   latency, and the process's resident memory before and after.
+2. keep-up: a camera at ``--rate`` Hz for ``--duration`` s, published by a separate process
+   (as a camera driver is); rate achieved, frames dropped, latency, and the node process's
+   resident memory before and after.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=30.0, help="camera rate of the keep-up phase")
     p.add_argument("--duration", type=float, default=10.0, help="seconds of the keep-up phase")
     p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--camera-only", action="store_true", help=argparse.SUPPRESS)
 
 
 def _rss_mib() -> float:
@@ -52,6 +54,10 @@ def _summary(values) -> dict[str, float]:
 
 
 def _model_path(arg: str, tmp: Path) -> tuple[str, str]:
+    """The model to time: the given or bundled file, else GG-CNN2 with random weights whose Q
+    is lifted above 0 so that every frame yields grasps to project and publish."""
+    import torch
+
     from ..model import build_model
     from ..model_io import save_model
     from ..node import default_model_path
@@ -59,8 +65,12 @@ def _model_path(arg: str, tmp: Path) -> tuple[str, str]:
     path = arg or default_model_path()
     if Path(path).is_file():
         return path, path
+    net = build_model("ggcnn2", None)
+    with torch.no_grad():
+        net.heads["q"].bias.fill_(5.0)
+        net.heads["width"].bias.fill_(0.2)
     random_path = tmp / "random_ggcnn2.safetensors"
-    save_model(build_model("ggcnn2", None), random_path)
+    save_model(net, random_path)
     return str(random_path), "random weights (no model file found; same network, same cost)"
 
 
@@ -76,7 +86,50 @@ def _scene(width: int, height: int) -> np.ndarray:
     return img
 
 
+def _camera(width: int, height: int) -> "CameraModel":
+    from ..projection import CameraModel
+
+    f = 0.8 * width
+    return CameraModel(f, f, (width - 1) / 2, (height - 1) / 2, width, height, "camera_optical")
+
+
+def run_camera(args: argparse.Namespace) -> int:
+    """A camera driver stand-in: publish the scene at ``--rate`` Hz for ``--duration`` s."""
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from ..ros import messages
+
+    rclpy.init()
+    node = rclpy.create_node("grasp_bench_camera")
+    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+    pub_image = node.create_publisher(Image, "image", qos)
+    pub_info = node.create_publisher(CameraInfo, "camera_info", qos)
+    deadline = time.monotonic() + 30
+    while pub_image.get_subscription_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rgb, camera = _scene(args.width, args.height), _camera(args.width, args.height)
+    period, n, start = 1.0 / args.rate, 0, time.perf_counter()
+    while time.perf_counter() - start < args.duration:
+        msg = messages.rgb_to_image_msg(rgb, "camera_optical", node.get_clock().now().to_msg())
+        info = messages.camera_info_msg(camera, msg.header.stamp)
+        msg.header.stamp = info.header.stamp = node.get_clock().now().to_msg()
+        pub_info.publish(info)
+        pub_image.publish(msg)
+        n += 1
+        time.sleep(max(0.0, start + n * period - time.perf_counter()))
+    print(json.dumps({"frames_sent": n, "duration_s": time.perf_counter() - start}))
+    node.destroy_node()
+    rclpy.shutdown()
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.camera_only:
+        return run_camera(args)
+    import subprocess
+
     import rclpy
     from geometry_msgs.msg import PoseArray
     from rclpy.context import Context
@@ -87,7 +140,6 @@ def run(args: argparse.Namespace) -> int:
     from sensor_msgs.msg import CameraInfo, Image
 
     from ..node import STAGES, GraspDetectorNode
-    from ..projection import CameraModel
     from ..ros import messages
 
     tmp = Path(tempfile.mkdtemp(prefix="mtg_bench_"))
@@ -118,9 +170,7 @@ def run(args: argparse.Namespace) -> int:
     spin.start()
 
     rgb = _scene(args.width, args.height)
-    f = 0.8 * args.width
-    camera = CameraModel(f, f, (args.width - 1) / 2, (args.height - 1) / 2, args.width,
-                         args.height, "camera_optical")
+    camera = _camera(args.width, args.height)
     clock = driver.get_clock()
 
     def send() -> tuple[tuple[int, int], float]:
@@ -161,33 +211,32 @@ def run(args: argparse.Namespace) -> int:
                "stamp_to_published": _summary(node.latencies),
                "stamp_to_received": _summary(e2e)}
 
-    # 2. keep-up at the camera rate
+    # 2. keep-up: a camera process at the camera rate
     for values in node.stage_times.values():
         values.clear()
     node.latencies.clear()
-    received.clear()
     counts0 = dict(node.counts)
+    arrivals: list[float] = []
+    driver.create_subscription(PoseArray, "/grasp_detector/grasp_candidates", lambda msg:
+                               arrivals.append((clock.now() - Time.from_msg(msg.header.stamp))
+                                               .nanoseconds * 1e-9), 10)
     rss0 = _rss_mib()
-    sent: dict[tuple[int, int], float] = {}
-    period = 1.0 / args.rate
-    start = time.perf_counter()
-    n = 0
-    while time.perf_counter() - start < args.duration:
-        key, t = send()
-        sent[key] = t
-        n += 1
-        time.sleep(max(0.0, start + n * period - time.perf_counter()))
-    elapsed = time.perf_counter() - start
+    camera_cmd = [sys.executable, "-m", "mtg_grasp_ros.cli", "bench", "--camera-only",
+                  "--width", str(args.width), "--height", str(args.height),
+                  "--rate", str(args.rate), "--duration", str(args.duration)]
+    cam = subprocess.run(camera_cmd, capture_output=True, text=True, timeout=args.duration + 120)
     time.sleep(0.5)
     rss1 = _rss_mib()
-    got = [received[k] - sent[k] for k in sent if k in received]
+    sent = json.loads(cam.stdout.strip().splitlines()[-1]) if cam.returncode == 0 else {}
+    elapsed = sent.get("duration_s", args.duration)
     processed = node.counts["processed"] - counts0.get("processed", 0)
-    keepup = {"camera_rate_hz": args.rate, "duration_s": round(elapsed, 2), "frames_sent": n,
+    keepup = {"camera_rate_hz": args.rate, "duration_s": round(elapsed, 2),
+              "frames_sent": sent.get("frames_sent"),
               "frames_received_by_node": node.counts["received"] - counts0.get("received", 0),
               "frames_processed": processed,
               "frames_dropped": node.counts["dropped"] - counts0.get("dropped", 0),
               "rate_achieved_hz": round(processed / elapsed, 2),
-              "stamp_to_received": _summary(got),
+              "stamp_to_received": _summary(arrivals),
               "stamp_to_published": _summary(node.latencies),
               "network": _summary(node.stage_times["network"]),
               "rss_mib_before": round(rss0, 1), "rss_mib_after": round(rss1, 1)}
