@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 import rclpy
+import torch
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray, PoseStamped
@@ -105,6 +106,9 @@ PARAMS: tuple[Param, ...] = (
           f"models/{MODEL_FILE}.", read_only=True),
     Param("device", "auto", "Inference device; auto picks CUDA when available.",
           choices=DEVICES, read_only=True),
+    Param("torch_threads", 0, "CPU threads for inference (torch.set_num_threads, whole "
+          "process); 0: torch's default (one per core). Fewer helps where other nodes share "
+          "the CPU.", (0, 256), read_only=True),
     Param("input", "raw", "Subscribe to 'image' (raw) or 'image/compressed'.", choices=INPUTS,
           read_only=True),
     Param("qos.reliability", "best_effort", "Reliability of the image, camera_info and depth "
@@ -317,6 +321,8 @@ class GraspDetectorNode(Node):
         self._settings = Settings.from_values(values)   # a bad YAML stops start-up, named
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
+        if values["torch_threads"] > 0:
+            torch.set_num_threads(values["torch_threads"])
         model_path = values["model_path"] or default_model_path()
         self.detector = GraspDetector(model_path, values["device"], self._settings.post,
                                       self._settings.roi)
@@ -374,7 +380,8 @@ class GraspDetectorNode(Node):
         self._worker.start()
 
         log = self.get_logger()
-        log.info(f"model {model_path} on {self.detector.device}; images via "
+        log.info(f"model {model_path} on {self.detector.device} ({torch.get_num_threads()} CPU "
+                 f"threads); images via "
                  f"{messages.IMAGE_BACKEND}; input {values['input']!r}; mode "
                  f"{self._settings.mode!r}; depth source {self._settings.depth.kind!r}")
         log.info(f"camera pose source: {self.camera_pose.describe(self._settings)}")

@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=30.0, help="camera rate of the keep-up phase")
     p.add_argument("--duration", type=float, default=10.0, help="seconds of the keep-up phase")
     p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
     p.add_argument("--camera-only", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -147,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     ctx = Context()
     rclpy.init(context=ctx)
     params = {"model_path": model_path, "device": args.device, "top_k": args.top_k,
+              "torch_threads": args.torch_threads,
               "max_opening": 2.0, "camera_pose.source": "static", "diagnostics_period": 1.0}
     node = GraspDetectorNode(context=ctx, parameter_overrides=[
         Parameter(k, value=v) for k, v in params.items()])
