@@ -42,7 +42,8 @@ try:  # ROS 2's cv_bridge, where a ROS install provides it
     from cv_bridge import CvBridge, CvBridgeError
     _BRIDGE: "CvBridge | None" = CvBridge()
     IMAGE_BACKEND = "cv_bridge"
-except ImportError:  # pragma: no cover - depends on the machine
+except (ImportError, AttributeError, RuntimeError):  # pragma: no cover - machine-dependent
+    # not installed, or built against another numpy (Humble's cv_bridge and numpy 2)
     _BRIDGE, CvBridgeError = None, ImageError
     IMAGE_BACKEND = "rosbags-image"
 
