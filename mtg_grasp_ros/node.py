@@ -304,8 +304,15 @@ class _BadFrame(Exception):
         self.reason = reason
 
 
-def _stamp_seconds(stamp: TimeMsg) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
+def _read_latest(msg: Any, missing: str, missing_text: str, convert: Callable[[Any], Any],
+                 bad: str, errors: type[Exception]) -> Any:
+    """``convert(msg)`` of the latest message of an input, or a _BadFrame naming what is wrong."""
+    if msg is None:
+        raise _BadFrame(missing, missing_text)
+    try:
+        return convert(msg)
+    except errors as exc:
+        raise _BadFrame(bad, f"{type(msg).__name__}: {exc}") from None
 
 
 # --- the node -----------------------------------------------------------------------------------
@@ -504,13 +511,9 @@ class GraspDetectorNode(Node):
         rgb = self._convert(frame.msg)
         t_conv = time.perf_counter() - t0
 
-        info = self._camera_info
-        if info is None:
-            raise _BadFrame("no_camera_info", "no CameraInfo received on 'camera_info' yet")
-        try:
-            camera = messages.camera_model(info)
-        except ProjectionError as exc:
-            raise _BadFrame("bad_intrinsics", f"CameraInfo: {exc}") from None
+        camera = _read_latest(self._camera_info, "no_camera_info", "no CameraInfo received on "
+                              "'camera_info' yet", messages.camera_model, "bad_intrinsics",
+                              ProjectionError)
         h, w = rgb.shape[:2]
         if (camera.width, camera.height) != (w, h):
             camera = camera.scaled_to(w, h)
@@ -574,13 +577,8 @@ class GraspDetectorNode(Node):
         return [p.transformed(to_target) for p in poses if p.width_m <= s.max_opening]
 
     def _depth_image(self, camera) -> np.ndarray:
-        msg = self._depth
-        if msg is None:
-            raise _BadFrame("no_depth", "depth_source is depth_topic but no image on 'depth'")
-        try:
-            depth = messages.depth_to_metres(msg)
-        except ImageError as exc:
-            raise _BadFrame("bad_depth", str(exc)) from None
+        depth = _read_latest(self._depth, "no_depth", "depth_source is depth_topic but no "
+                             "image on 'depth'", messages.depth_to_metres, "bad_depth", ImageError)
         if depth.shape[:2] != (camera.height, camera.width):
             raise _BadFrame("bad_depth", f"depth image {depth.shape[1]}x{depth.shape[0]} is not "
                             f"aligned with the {camera.width}x{camera.height} colour image")

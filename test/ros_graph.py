@@ -50,7 +50,8 @@ class Graph:
                   "camera_pose.source": "static", "top_k": 1}
         values.update({k.replace("__", "."): v for k, v in params.items()})
         self.node = GraspDetectorNode(
-            context=self.ctx, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+            context=self.ctx,
+            parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
         self.io = Node("grasp_test_io", context=self.ctx)
         self.pub_image = self.io.create_publisher(Image, "image", 10)
         self.pub_compressed = self.io.create_publisher(CompressedImage, "image/compressed", 10)

@@ -124,7 +124,7 @@ def grasp_info_rows(msg: Float32MultiArray) -> np.ndarray:
     return data[:dims[0].size * dims[1].size].reshape(dims[0].size, dims[1].size)
 
 
-# --- markers ---------------------------------------------------------------------------------------
+# --- markers -------------------------------------------------------------------------------------
 
 def quality_colour(quality: float, alpha: float = 0.9) -> ColorRGBA:
     """Red (quality 0) through yellow to green (quality 1)."""
@@ -269,7 +269,7 @@ def rgb_to_compressed_msg(rgb: np.ndarray, frame_id: str, stamp: Time,
                            data=array.array("B", buf.tobytes()))
 
 
-# --- cameras ---------------------------------------------------------------------------------------
+# --- cameras -------------------------------------------------------------------------------------
 
 def camera_model(info: CameraInfo) -> CameraModel:
     """The core's CameraModel of a CameraInfo (raises ProjectionError on bad intrinsics)."""
