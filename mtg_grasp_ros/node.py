@@ -346,6 +346,7 @@ class GraspDetectorNode(Node):
         self.counts: Counter[str] = Counter()        # received, processed, dropped, ...
         self.bad: Counter[str] = Counter()           # bad frames by reason
         self.last_error: dict[str, str] = {}
+        self._bad_reported: Counter[str] = Counter()
         self._logged_at: dict[str, float] = {}
         self.stage_times: dict[str, deque[float]] = {s: deque(maxlen=2000) for s in STAGES}
         self.latencies: deque[float] = deque(maxlen=2000)
@@ -620,12 +621,13 @@ class GraspDetectorNode(Node):
         stats = self.stats()
         status = DiagnosticStatus(name=f"{self.get_name()}: grasp detection",
                                   hardware_id=str(self.detector.device))
-        bad_total = sum(self.bad.values())
-        if self.bad.get("inference_error") or self.bad.get("internal_error"):
+        recent = self.bad - self._bad_reported       # since the last diagnostics message
+        self._bad_reported = Counter(self.bad)
+        if recent.get("inference_error") or recent.get("internal_error"):
             status.level, status.message = DiagnosticStatus.ERROR, "inference failing"
-        elif bad_total:
+        elif recent:
             status.level, status.message = DiagnosticStatus.WARN, \
-                f"{bad_total} bad frames ({', '.join(sorted(self.bad))})"
+                f"{sum(recent.values())} bad frames ({', '.join(sorted(recent))})"
         else:
             status.level, status.message = DiagnosticStatus.OK, "ok"
         values = {"device": str(self.detector.device), "mode": self._settings.mode,

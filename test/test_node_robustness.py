@@ -11,6 +11,7 @@ pytest.importorskip("rclpy")
 
 import ros_scene as sc  # noqa: E402
 from ros_graph import Graph, camera  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
 from mtg_grasp_ros.ros import messages  # noqa: E402
@@ -38,6 +39,9 @@ def test_bad_inputs_are_counted_and_the_node_survives(model):
     try:
         # no CameraInfo yet
         g.expect_bad("no_camera_info", lambda: g.send_image(_image(g)))
+        assert g.wait(lambda: any(m.status[0].level == DiagnosticStatus.WARN and
+                                  "no_camera_info" in m.status[0].message
+                                  for m in list(g.got["diagnostics"])))
         g.send_info()
         # unsupported encoding
         def yuv():
@@ -102,7 +106,6 @@ def test_bad_inputs_are_counted_and_the_node_survives(model):
                           ("bad_intrinsics", 2), ("projection_failed", 1), ("no_transform", 1),
                           ("no_depth", 1), ("bad_depth", 1)):
             assert values[f"bad_frames.{reason}"] == str(n), reason
-        assert status.level == status.WARN
         assert values["device"] == "cpu" and values["camera_pose_source"] == "static"
         assert int(values["frames_processed"]) == 1
         assert float(values["network_median_ms"]) > 0
@@ -153,5 +156,31 @@ def test_only_the_newest_frame_is_processed_and_drops_are_counted(model):
         got = [c.header.stamp for c in g.got["grasp_candidates"]]
         assert got == [stamps[0], stamps[-1]]      # the frame in flight, then the newest only
         assert node.counts["dropped"] == 4
+    finally:
+        g.close()
+
+
+def test_an_inference_failure_is_counted_and_the_next_frame_works(model):
+    g = Graph(model, diagnostics_period=0.2)
+    node = g.node
+    try:
+        g.send_info()
+        original = node.detector.detect
+
+        def cuda_failure(*a, **kw):          # what torch raises when the GPU goes away
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        node.detector.detect = cuda_failure
+        g.expect_bad("inference_error", lambda: g.send_image(_image(g)))
+        assert g.wait(lambda: any(m.status[0].level == DiagnosticStatus.ERROR
+                                  for m in list(g.got["diagnostics"])))
+        values, status = _diagnostics(g)
+        assert values["bad_frames.inference_error"] == "1"
+        assert "illegal memory access" in values["last_error.inference_error"]
+        node.detector.detect = original
+        pose, rows = g.detect()
+        assert pose is not None and node._worker.is_alive()
+        # once frames are good again, the level returns to OK (the count stays)
+        assert g.wait(lambda: g.got["diagnostics"] and
+                      g.got["diagnostics"][-1].status[0].level == DiagnosticStatus.OK)
     finally:
         g.close()
