@@ -90,9 +90,7 @@ class Param:
     def descriptor(self) -> ParameterDescriptor:
         text = self.description + (f" One of {', '.join(self.choices)}." if self.choices else "")
         d = ParameterDescriptor(name=self.name, description=text, read_only=self.read_only)
-        if self.range is not None and isinstance(self.default, bool):
-            pass
-        elif self.range is not None and isinstance(self.default, int):
+        if self.range is not None and isinstance(self.default, int):
             d.integer_range = [IntegerRange(from_value=int(self.range[0]),
                                             to_value=int(self.range[1]), step=1)]
         elif self.range is not None:
@@ -224,10 +222,8 @@ class StaticCameraPose:
     def lookup(self, target: str, source: str, stamp: TimeMsg, s: Settings) -> Transform:
         if target == source:
             return Transform()
-        if target == s.target_frame:
+        if target == s.target_frame:     # source: the camera frame, whatever its name
             return s.static_pose
-        if source == s.target_frame:
-            return s.static_pose.inverse()
         raise TransformUnavailable(f"the static camera pose knows only {source!r} -> "
                                    f"{s.target_frame!r}, not {source!r} -> {target!r} "
                                    f"(install tf2_ros, or give the plane in target_frame)")
