@@ -78,6 +78,11 @@ def test_plane_source_pose_is_the_ray_table_intersection(model):
         dbg = g.got["debug_image"][-1]
         assert (dbg.width, dbg.height, dbg.encoding) == (sc.W, sc.H, "rgb8")
         assert dbg.header.stamp == pose.header.stamp
+        drawn = messages.image_to_rgb(dbg)
+        assert (drawn == [0, 255, 0]).all(-1).sum() > 20          # the best grasp's jaws
+        y0, x0 = int(round(v)), int(round(u))
+        assert not np.array_equal(drawn[y0 - 3:y0 + 4, x0 - 3:x0 + 4],
+                                  sc.scene()[y0 - 3:y0 + 4, x0 - 3:x0 + 4])  # the heat map
         # run-time parameter change: candidates and a moved table take effect on the next frame
         assert g.node.set_parameters_atomically(
             [messages_param("top_k", 3), messages_param("plane.offset", 0.1)]).successful
