@@ -545,7 +545,7 @@ class GraspDetectorNode(Node):
         x, y, z = b.position
         return (f"grasp at ({x:.3f}, {y:.3f}, {z:.3f}) m in {s.target_frame}, angle "
                 f"{math.degrees(b.pixel.angle):.1f} deg, width {b.width_m:.3f} m, quality "
-                f"{b.quality:.2f} ({len(poses)} candidates)")
+                f"{b.quality:.2f}, 1 of {len(poses)} candidates published")
 
     def _place(self, grasps: list, camera, camera_frame: str, stamp: TimeMsg,
                s: Settings) -> list[GraspPose]:
