@@ -135,6 +135,7 @@ class Graph:
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=5.0)
+        self._spin.join(timeout=5.0)
         self.node.destroy_node()
         self.io.destroy_node()
         rclpy.shutdown(context=self.ctx)

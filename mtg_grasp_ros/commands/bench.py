@@ -249,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
               "image": f"{args.width}x{args.height} rgb8", "image_backend": messages.IMAGE_BACKEND,
               "latency": latency, "keep_up": keepup}
     executor.shutdown(timeout_sec=5.0)
+    spin.join(timeout=5.0)          # nothing may touch the graph while it is torn down
     node.destroy_node()
     driver.destroy_node()
     rclpy.shutdown(context=ctx)
