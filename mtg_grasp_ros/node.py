@@ -586,12 +586,13 @@ class GraspDetectorNode(Node):
 
     def _publish(self, poses: list[GraspPose], frame_id: str, stamp: TimeMsg, rgb: np.ndarray,
                  det) -> None:
-        if poses:
-            self.pub_pose.publish(messages.pose_stamped(poses[0], frame_id, stamp))
-        self.pub_candidates.publish(messages.pose_array(poses, frame_id, stamp))
-        self.pub_info.publish(messages.grasp_info(poses))
-        if self.pub_markers.get_subscription_count() > 0:     # RViz (or a recorder) listens
-            self.pub_markers.publish(messages.markers(poses, frame_id, stamp))
+        publishers = {"grasp_pose": self.pub_pose, "grasp_candidates": self.pub_candidates,
+                      "grasp_info": self.pub_info, "markers": self.pub_markers}
+        # markers only while RViz (or a recorder) listens: they cost about a millisecond
+        for name, msg in messages.grasp_messages(
+                poses, frame_id, stamp,
+                with_markers=self.pub_markers.get_subscription_count() > 0).items():
+            publishers[name].publish(msg)
         if det.quality_map is not None and self._debug_wanted():
             drawn = draw_detection(rgb, [p.pixel for p in poses], det.quality_map, det.view)
             header_frame = self._camera_info.header.frame_id if self._camera_info else ""

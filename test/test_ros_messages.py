@@ -158,3 +158,15 @@ def test_transform_round_trip():
     t = Transform((0.1, -0.2, 0.6), tuple(rpy_to_quat(math.pi, 0.0, 0.3)))
     back = m.transform_from_msg(m.transform_msg(t))
     np.testing.assert_allclose(back.matrix, t.matrix, atol=1e-12)
+
+
+def test_grasp_messages_are_what_the_node_publishes_per_frame():
+    poses = [_pose(quality=0.9), _pose(x=10, quality=0.5)]
+    out = m.grasp_messages(poses, "base", STAMP)
+    assert list(out) == ["grasp_pose", "grasp_candidates", "grasp_info", "markers"]
+    assert out["grasp_pose"] == m.pose_stamped(poses[0], "base", STAMP)
+    assert out["grasp_candidates"] == m.pose_array(poses, "base", STAMP)
+    assert len(out["markers"].markers) == 1 + 3 * 2
+    none = m.grasp_messages([], "base", STAMP, with_markers=False)
+    assert list(none) == ["grasp_candidates", "grasp_info"]
+    assert m.grasp_info_rows(none["grasp_info"]).shape == (0, 7)
