@@ -37,11 +37,12 @@ from std_msgs.msg import Float32MultiArray
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from .detector import DEVICES, GraspDetector
+from .detector import DEVICES, Detection, GraspDetector
+from .grasp import Grasp
 from .postprocess import PostprocessConfig
 from .preprocess import ImageError
-from .projection import DEPTH_SOURCES, DepthSource, GraspPose, Plane, ProjectionError, \
-    Transform, project_grasps, rpy_to_quat
+from .projection import DEPTH_SOURCES, CameraModel, DepthSource, GraspPose, Plane, \
+    ProjectionError, Transform, project_grasps, rpy_to_quat
 from .ros import messages
 from .visualise import draw_detection
 
@@ -547,7 +548,7 @@ class GraspDetectorNode(Node):
                 f"{math.degrees(b.pixel.angle):.1f} deg, width {b.width_m:.3f} m, quality "
                 f"{b.quality:.2f}, 1 of {len(poses)} candidates published")
 
-    def _place(self, grasps: list, camera, camera_frame: str, stamp: TimeMsg,
+    def _place(self, grasps: list[Grasp], camera: CameraModel, camera_frame: str, stamp: TimeMsg,
                s: Settings) -> list[GraspPose]:
         """Pixel grasps to poses in target_frame; too-wide ones dropped, failures counted."""
         if not grasps:
@@ -573,7 +574,7 @@ class GraspDetectorNode(Node):
         self.counts["rejected_too_wide"] += len(wide)
         return [p.transformed(to_target) for p in poses if p.width_m <= s.max_opening]
 
-    def _depth_image(self, camera) -> np.ndarray:
+    def _depth_image(self, camera: CameraModel) -> np.ndarray:
         depth = _read_latest(self._depth, "no_depth", "depth_source is depth_topic but no "
                              "image on 'depth'", messages.depth_to_metres, "bad_depth", ImageError)
         if depth.shape[:2] != (camera.height, camera.width):
@@ -585,7 +586,7 @@ class GraspDetectorNode(Node):
         return self.pub_debug.get_subscription_count() > 0
 
     def _publish(self, poses: list[GraspPose], frame_id: str, stamp: TimeMsg, rgb: np.ndarray,
-                 det) -> None:
+                 det: Detection) -> None:
         publishers = {"grasp_pose": self.pub_pose, "grasp_candidates": self.pub_candidates,
                       "grasp_info": self.pub_info, "markers": self.pub_markers}
         # markers only while RViz (or a recorder) listens: they cost about a millisecond
