@@ -82,6 +82,22 @@ def gaussian_blur(maps: torch.Tensor, sigmas: list[float]) -> torch.Tensor:
     return F.conv2d(F.pad(out, (0, 0, r, r), mode="replicate"), kernels.view(c, 1, n, 1), groups=c)
 
 
+def max_filter(maps: torch.Tensor, d: int) -> torch.Tensor:
+    """The maximum over each pixel's (2d+1) x (2d+1) window of (B, C, H, W), edges ignored.
+
+    Exactly ``F.max_pool2d(maps, 2d+1, stride=1, padding=d)``, but separable (rows, then
+    columns) on a GPU, and OpenCV's dilation on a CPU: at d = 10 the square torch pooling took
+    longer than the network itself on a CPU.
+    """
+    if maps.device.type == "cpu":
+        arr = maps.detach().contiguous().numpy()
+        kernel = np.ones((2 * d + 1, 2 * d + 1), np.uint8)
+        return torch.from_numpy(np.stack([np.stack([cv2.dilate(ch, kernel) for ch in img])
+                                          for img in arr]))
+    pooled = F.max_pool2d(maps, (1, 2 * d + 1), stride=1, padding=(0, d))
+    return F.max_pool2d(pooled, (2 * d + 1, 1), stride=1, padding=(d, 0))
+
+
 def smooth_maps(maps: dict[str, torch.Tensor], cfg: PostprocessConfig) -> dict[str, torch.Tensor]:
     """Fully smoothed (B, H, W) maps ``q``, ``angle`` (rad, [-pi/2, pi/2]), ``width`` (px).
 
@@ -131,7 +147,7 @@ def peak_table(maps: dict[str, torch.Tensor], cfg: PostprocessConfig) -> torch.T
     score = q.unsqueeze(1)
     if cfg.top_k > 1 and cfg.min_distance > 0:
         d = cfg.min_distance
-        pooled = F.max_pool2d(score, 2 * d + 1, stride=1, padding=d)
+        pooled = max_filter(score, d)
         score = torch.where(score == pooled, score, torch.full_like(score, -math.inf))
     values, idx = score.flatten(1).topk(k, dim=1)
     rest = torch.cat([maps["cos"], maps["sin"], maps["width"]], dim=1).float()

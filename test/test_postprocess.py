@@ -92,3 +92,16 @@ def test_config_validation():
         PostprocessConfig(sigma_q=-1)
     with pytest.raises(ValueError, match="top_k"):
         PostprocessConfig(top_k=0)
+
+
+def test_max_filter_equals_square_max_pooling():
+    import torch.nn.functional as F
+    from mtg_grasp_ros.postprocess import max_filter
+
+    x = torch.randn(2, 3, 37, 41)
+    for d in (1, 4, 10):
+        expected = F.max_pool2d(x, 2 * d + 1, stride=1, padding=d)
+        assert torch.equal(max_filter(x, d), expected)
+        sep = F.max_pool2d(F.max_pool2d(x, (1, 2 * d + 1), stride=1, padding=(0, d)),
+                           (2 * d + 1, 1), stride=1, padding=(d, 0))   # the GPU path's maths
+        assert torch.equal(sep, expected)

@@ -169,6 +169,21 @@ def markers(poses: Sequence[GraspPose], frame_id: str, stamp: Time, ns: str = "g
     return out
 
 
+def grasp_messages(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
+                   with_markers: bool = True) -> dict[str, object]:
+    """Everything the node publishes for one frame's poses, by output name (``~/<name>``):
+    ``grasp_pose`` (only when there is a grasp), ``grasp_candidates``, ``grasp_info`` and
+    ``markers``. The node and the bag replay both publish / write exactly these."""
+    out: dict[str, object] = {}
+    if poses:
+        out["grasp_pose"] = pose_stamped(poses[0], frame_id, stamp)
+    out["grasp_candidates"] = pose_array(poses, frame_id, stamp)
+    out["grasp_info"] = grasp_info(poses)
+    if with_markers:
+        out["markers"] = markers(poses, frame_id, stamp)
+    return out
+
+
 # --- images --------------------------------------------------------------------------------------
 
 def _check_size(msg: Image, bpp: int) -> None:

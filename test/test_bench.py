@@ -1,0 +1,40 @@
+"""``mtg_grasp bench`` runs the node in a real graph and reports every stage and the keep-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("rclpy")
+
+import ros_scene as sc  # noqa: E402
+
+from mtg_grasp_ros.node import STAGES  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bench_reports_stages_end_to_end_and_keep_up(tmp_path):
+    model = sc.blob_model(tmp_path / "blob.safetensors")
+    out = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.cli", "bench", "--model",
+                          str(model), "--width", "160", "--height", "120", "--frames", "15",
+                          "--rate", "10", "--duration", "2"], cwd=REPO, capture_output=True,
+                         text=True, timeout=240, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert report["model"] == str(model) and report["image"] == "160x120 rgb8"
+    lat = report["latency"]
+    for stage in STAGES:
+        s = lat["stages"][stage]
+        assert s["n"] == 15 and 0 < s["median_ms"] <= s["p95_ms"], stage
+    assert lat["stamp_to_received"]["n"] == 15
+    assert lat["stamp_to_received"]["median_ms"] >= lat["stages"]["network"]["median_ms"]
+    keep = report["keep_up"]
+    assert keep["frames_sent"] >= 15 and keep["frames_processed"] > 0
+    assert keep["frames_processed"] + keep["frames_dropped"] <= keep["frames_received_by_node"]
+    assert keep["rate_achieved_hz"] > 0 and keep["rss_mib_after"] > 0

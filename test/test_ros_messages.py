@@ -1,0 +1,172 @@
+"""Messages built from core values, and images converted back, by each conversion path."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from builtin_interfaces.msg import Time  # noqa: E402
+from visualization_msgs.msg import Marker  # noqa: E402
+
+from mtg_grasp_ros.grasp import Grasp  # noqa: E402
+from mtg_grasp_ros.preprocess import ImageError  # noqa: E402
+from mtg_grasp_ros.projection import CameraModel, DepthSource, Plane, ProjectionError, \
+    Transform, project_grasps, rpy_to_quat  # noqa: E402
+from mtg_grasp_ros.ros import messages as m  # noqa: E402
+
+STAMP = Time(sec=12, nanosec=345)
+CAM = CameraModel(500.0, 500.0, 159.5, 119.5, 320, 240, "cam")
+
+
+def _pose(x=100.0, y=80.0, angle=0.3, width=40.0, quality=0.8):
+    src = DepthSource("plane", Plane((0.0, 0.0, -1.0), -0.6))   # table 0.6 m below, in camera
+    return project_grasps([Grasp(x, y, angle, width, 20.0, quality)], CAM, src)[0]
+
+
+def _scene(h=48, w=64):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_pose_stamped_and_array_copy_pose_header():
+    p = _pose()
+    msg = m.pose_stamped(p, "base", STAMP)
+    assert msg.header.frame_id == "base" and msg.header.stamp == STAMP
+    assert [msg.pose.position.x, msg.pose.position.y, msg.pose.position.z] == \
+        pytest.approx(p.position.tolist())
+    q = msg.pose.orientation
+    assert [q.x, q.y, q.z, q.w] == pytest.approx(p.orientation.tolist())
+    arr = m.pose_array([p, _pose(x=200)], "base", STAMP)
+    assert len(arr.poses) == 2 and arr.poses[1].position.x > arr.poses[0].position.x
+
+
+def test_grasp_info_layout_round_trip():
+    poses = [_pose(quality=0.9), _pose(x=10, y=20, angle=-1.0, width=30, quality=0.5)]
+    msg = m.grasp_info(poses)
+    assert [d.label for d in msg.layout.dim] == \
+        ["candidates", "quality,width_m,u,v,angle_rad,width_px,depth_m"]
+    assert [d.size for d in msg.layout.dim] == [2, 7]
+    assert [d.stride for d in msg.layout.dim] == [14, 7]
+    rows = m.grasp_info_rows(msg)
+    assert rows[1] == pytest.approx([0.5, poses[1].width_m, 10, 20, -1.0, 30, 0.6], rel=1e-6)
+    assert rows[0, 1] == pytest.approx(40 * 0.6 / 500, rel=1e-6)
+    empty = m.grasp_info([])
+    assert m.grasp_info_rows(empty).shape == (0, 7)
+
+
+def test_markers_clear_then_draw_jaws_at_the_opening():
+    p = _pose(angle=0.0, quality=1.0)
+    arr = m.markers([p], "cam", STAMP, finger_length=0.04, jaw_thickness=0.01)
+    assert arr.markers[0].action == Marker.DELETEALL
+    jaws = [mk for mk in arr.markers[1:] if mk.type == Marker.CUBE]
+    arrow = [mk for mk in arr.markers[1:] if mk.type == Marker.ARROW]
+    assert len(jaws) == 2 and len(arrow) == 1
+    xs = sorted(j.pose.position.x for j in jaws)
+    # angle 0: closing axis = camera x; jaws are width/2 + thickness/2 either side
+    assert xs[1] - xs[0] == pytest.approx(p.width_m + 0.01)
+    # fingers reach back towards the camera (-z), the arrow ends at the palm pointing +z
+    assert jaws[0].pose.position.z == pytest.approx(p.position[2] - 0.02)
+    tail, tip = arrow[0].points
+    assert tip.z > tail.z and tip.z == pytest.approx(p.position[2] - 0.04)
+    assert jaws[0].color.g == pytest.approx(1.0) and jaws[0].color.r == pytest.approx(0.0)
+    assert len({mk.id for mk in arr.markers[1:]}) == 3
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8"])
+def test_image_round_trip_rosbags(encoding):
+    rgb = _scene()
+    arr = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "rgba8": np.dstack([rgb, rgb[..., :1]]),
+           "bgra8": np.dstack([rgb[..., ::-1], rgb[..., :1]]), "mono8": rgb[..., 0]}[encoding]
+    msg = m.rgb_to_image_msg(arr, "cam", STAMP, encoding)
+    out = m.image_to_rgb(msg, backend="rosbags-image")
+    expect = np.dstack([rgb[..., 0]] * 3) if encoding == "mono8" else rgb
+    np.testing.assert_array_equal(out, expect)
+
+
+def test_padded_rows_are_unpadded():
+    rgb = _scene(6, 5)
+    padded = np.zeros((6, 5 * 3 + 3), np.uint8)
+    padded[:, :15] = rgb.reshape(6, 15)
+    msg = m.rgb_to_image_msg(rgb, "cam", STAMP)
+    msg.step = 18
+    msg.data = padded.tobytes()
+    np.testing.assert_array_equal(m.image_to_rgb(msg, backend="rosbags-image"), rgb)
+
+
+def test_cv_bridge_path():
+    pytest.importorskip("cv_bridge")
+    rgb = _scene()
+    msg = m.rgb_to_image_msg(rgb[..., ::-1], "cam", STAMP, "bgr8")
+    np.testing.assert_array_equal(m.image_to_rgb(msg, backend="cv_bridge"), rgb)
+
+
+@pytest.mark.parametrize("mutate, kind", [
+    (lambda msg: setattr(msg, "encoding", "yuv422"), m.UnsupportedEncoding),
+    (lambda msg: (setattr(msg, "height", 0), setattr(msg, "width", 0)), ImageError),
+    (lambda msg: setattr(msg, "data", bytes(10)), ImageError),
+    (lambda msg: setattr(msg, "step", 3), ImageError),
+])
+def test_bad_images_raise_image_errors(mutate, kind):
+    msg = m.rgb_to_image_msg(_scene(), "cam", STAMP)
+    mutate(msg)
+    with pytest.raises(kind):
+        m.image_to_rgb(msg, backend="rosbags-image")
+
+
+def test_compressed_round_trip():
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[10:30, 20:40] = (200, 30, 10)
+    out = m.compressed_to_rgb(m.rgb_to_compressed_msg(rgb, "cam", STAMP, "png"))
+    np.testing.assert_array_equal(out, rgb)
+    jpg = m.compressed_to_rgb(m.rgb_to_compressed_msg(rgb, "cam", STAMP, "jpeg"))
+    assert np.abs(jpg.astype(int) - rgb).mean() < 5
+    bad = m.rgb_to_compressed_msg(rgb, "cam", STAMP)
+    bad.data = bytes(b"not a jpeg")
+    with pytest.raises(ImageError):
+        m.compressed_to_rgb(bad)
+
+
+def test_depth_encodings_in_metres():
+    mm = np.array([[600, 0], [1200, 65535]], np.uint16)
+    out = m.depth_to_metres(m.rgb_to_image_msg(mm, "cam", STAMP, "16UC1"))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[0.6, 0], [1.2, 65.535]], rtol=1e-6)
+    f = np.array([[0.6, np.nan]], np.float32)
+    out = m.depth_to_metres(m.rgb_to_image_msg(f, "cam", STAMP, "32FC1"))
+    assert out[0, 0] == pytest.approx(0.6) and math.isnan(out[0, 1])
+    with pytest.raises(m.UnsupportedEncoding):
+        m.depth_to_metres(m.rgb_to_image_msg(mm.astype(np.uint8), "cam", STAMP, "mono8"))
+
+
+def test_camera_model_round_trip_and_bad_intrinsics():
+    info = m.camera_info_msg(CAM, STAMP)
+    assert m.camera_model(info) == CameraModel(500.0, 500.0, 159.5, 119.5, 320, 240, "cam",
+                                               (0.0,) * 5)
+    info.k = [0.0] * 9
+    with pytest.raises(ProjectionError):
+        m.camera_model(info)
+    info.k = [math.nan, 0, 1, 0, 500, 1, 0, 0, 1]
+    with pytest.raises(ProjectionError):
+        m.camera_model(info)
+
+
+def test_transform_round_trip():
+    t = Transform((0.1, -0.2, 0.6), tuple(rpy_to_quat(math.pi, 0.0, 0.3)))
+    back = m.transform_from_msg(m.transform_msg(t))
+    np.testing.assert_allclose(back.matrix, t.matrix, atol=1e-12)
+
+
+def test_grasp_messages_are_what_the_node_publishes_per_frame():
+    poses = [_pose(quality=0.9), _pose(x=10, quality=0.5)]
+    out = m.grasp_messages(poses, "base", STAMP)
+    assert list(out) == ["grasp_pose", "grasp_candidates", "grasp_info", "markers"]
+    assert out["grasp_pose"] == m.pose_stamped(poses[0], "base", STAMP)
+    assert out["grasp_candidates"] == m.pose_array(poses, "base", STAMP)
+    assert len(out["markers"].markers) == 1 + 3 * 2
+    none = m.grasp_messages([], "base", STAMP, with_markers=False)
+    assert list(none) == ["grasp_candidates", "grasp_info"]
+    assert m.grasp_info_rows(none["grasp_info"]).shape == (0, 7)
