@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from itertools import islice
 from pathlib import Path
 
 from ..bag_writer import STORAGES
@@ -14,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="synth: objects rendered by the synthetic data engine (pybullet); "
                         "toy: coloured shapes drawn with OpenCV")
     p.add_argument("--frames", type=int, default=24,
-                   help="frames in all (synth: rounded up to whole objects of 4 frames)")
+                   help="frames in all (synth: a new object every 4 frames)")
     p.add_argument("--fps", type=float, default=10.0)
     p.add_argument("--size", type=int, nargs=2, default=(320, 240), metavar=("W", "H"))
     p.add_argument("--seed", type=int, default=0, help="object layout")
@@ -30,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1 or args.fps <= 0:
         raise SystemExit("--frames must be >= 1 and --fps > 0")
     if args.source == "synth":
-        frames = synth_table_frames(-(-args.frames // 4), 4, args.fps, *args.size,
-                                    seed=args.seed)
+        frames = islice(synth_table_frames(-(-args.frames // 4), 4, args.fps, *args.size,
+                                           seed=args.seed), args.frames)
     else:
         frames = toy_table_frames(args.frames, args.fps, default_camera(*args.size),
                                   seed=args.seed)
