@@ -22,8 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	@echo "The demo (node + bundled model + sample bag) arrives with issue 6; until then:"
-	$(VENV)/bin/mtg_grasp model-info --arch mtgcnn --aux depth
+	$(VENV)/bin/mtg_grasp demo --out demo_output
 
 clean:
 	rm -rf $(VENV) .pytest_cache

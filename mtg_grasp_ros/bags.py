@@ -176,6 +176,9 @@ class StampIndex(Generic[T]):
     def __len__(self) -> int:
         return len(self._stamps)
 
+    def values(self) -> list[T]:
+        return list(self._values)
+
     def nearest(self, stamp: int) -> T | None:
         """The value whose stamp is nearest ``stamp`` (the earlier one on a tie), or None."""
         if not self._stamps:

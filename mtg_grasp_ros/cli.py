@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("export", "export", "write the grasp-only model the node loads from a checkpoint"),
     ("plot", "plot", "validation curves of runs, or a sheet of predicted grasps"),
     ("replay", "replay", "play a bag into ROS 2, or run the detector over it offline"),
+    ("demo", "demo", "the node with the bundled model on the sample bag (the README's main job)"),
     ("make-bag", "make_bag", "write a sample camera bag (rosbag2) of a table seen from above"),
     ("bench", "bench", "per-stage and end-to-end timings of the grasp_detector node (JSON)"),
 ]

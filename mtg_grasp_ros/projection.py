@@ -70,6 +70,15 @@ def rpy_to_quat(roll: float, pitch: float, yaw: float) -> np.ndarray:
                      cr * cp * sy - sr * sp * cy, cr * cp * cy + sr * sp * sy])
 
 
+def quat_to_rpy(q: Sequence[float]) -> tuple[float, float, float]:
+    """Fixed-axis roll, pitch, yaw of a quaternion (x, y, z, w): the inverse of rpy_to_quat."""
+    m = quat_to_matrix(q)
+    pitch = math.asin(max(-1.0, min(1.0, -m[2, 0])))
+    if abs(m[2, 0]) < 1.0 - 1e-12:
+        return math.atan2(m[2, 1], m[2, 2]), pitch, math.atan2(m[1, 0], m[0, 0])
+    return 0.0, pitch, math.atan2(-m[0, 1], m[1, 1])     # gimbal lock: all in yaw
+
+
 @dataclass(frozen=True)
 class Transform:
     """A rigid transform that maps points of a child frame into a parent frame."""

@@ -8,7 +8,7 @@ import pytest
 from mtg_grasp_ros.grasp import Grasp
 from mtg_grasp_ros.projection import CameraModel, DepthSource, Plane, ProjectionError, \
     Transform, depth_at, grasp_to_pose, intersect_plane, matrix_to_quat, metric_width, \
-    project_grasps, quat_to_matrix, rpy_to_quat
+    project_grasps, quat_to_matrix, quat_to_rpy, rpy_to_quat
 
 CAM = CameraModel(600.0, 600.0, 320.0, 240.0, 640, 480, "cam_optical")
 
@@ -30,6 +30,20 @@ def test_rpy_matches_hand_cases():
     # A camera looking straight down from above the table: optical z -> world -z.
     down = quat_to_matrix(rpy_to_quat(math.pi, 0, 0))
     np.testing.assert_allclose(down @ [0, 0, 1], [0, 0, -1], atol=1e-12)
+
+
+def test_rpy_round_trip():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        rpy = (rng.uniform(-3, 3), rng.uniform(-1.5, 1.5), rng.uniform(-3, 3))
+        back = quat_to_rpy(rpy_to_quat(*rpy))
+        np.testing.assert_allclose(quat_to_matrix(rpy_to_quat(*back)),
+                                   quat_to_matrix(rpy_to_quat(*rpy)), atol=1e-9)
+        np.testing.assert_allclose(back, rpy, atol=1e-9)
+    # Looking straight down, and the gimbal-lock case, still give the same rotation.
+    for rpy in ((math.pi, 0, 0), (0.3, math.pi / 2, 0.2)):
+        np.testing.assert_allclose(quat_to_matrix(rpy_to_quat(*quat_to_rpy(rpy_to_quat(*rpy)))),
+                                   quat_to_matrix(rpy_to_quat(*rpy)), atol=1e-9)
 
 
 def test_plane_depth_for_a_camera_looking_down():

@@ -131,7 +131,7 @@ class _Poser:
                            self.cfg.grasp_height, self.cfg.fixed_distance)
 
 
-def _cameras_and_tf(reader, view: Ros2View, layout) -> tuple[dict[str, StampIndex],
+def cameras_and_tf(reader, view: Ros2View, layout) -> tuple[dict[str, StampIndex],
                                                                 StaticTransforms]:
     """First pass: camera models of every CameraInfo topic, and the static transforms."""
     cameras: dict[str, StampIndex] = {t: StampIndex() for t in layout.camera_infos}
@@ -255,7 +255,7 @@ def _run(bag_path: str | Path, out: Path, cfg: OfflineConfig,
         if not layout.images:
             raise ValueError(f"{bag_path}: no sensor_msgs/Image or CompressedImage topic"
                              + (f" among {list(cfg.topics)}" if cfg.topics else ""))
-        cameras, static = _cameras_and_tf(reader, view, layout)
+        cameras, static = cameras_and_tf(reader, view, layout)
         poser = _Poser(cfg, static)
         count = sum(c.msgcount for c in reader.connections
                     if topic_name(c.topic) in layout.images)
