@@ -146,6 +146,17 @@ class CameraModel:
             raise ProjectionError(f"distortion coefficients must be finite, got {self.distortion}")
 
     @classmethod
+    def from_fov(cls, width: int, height: int, fov_y_deg: float,
+                 frame_id: str = "camera_optical_frame") -> "CameraModel":
+        """Square pixels, principal point at the image centre, vertical field of view."""
+        f = (height / 2.0) / math.tan(math.radians(fov_y_deg) / 2.0)
+        return cls(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height, frame_id)
+
+    def matrix(self) -> np.ndarray:
+        """The 3x3 intrinsic matrix K."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    @classmethod
     def from_k(cls, k: Sequence[float], width: int, height: int, frame_id: str = "",
                distortion: Sequence[float] = ()) -> "CameraModel":
         """From a row-major 3x3 K (CameraInfo.k) and the image size."""
@@ -166,8 +177,8 @@ class CameraModel:
         """Rays (N, 3) through pixels (N, 2), scaled so that z = 1."""
         p = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
         if any(self.distortion):
-            k = np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]])
-            xy = cv2.undistortPoints(p.reshape(-1, 1, 2), k, np.array(self.distortion)).reshape(-1, 2)
+            xy = cv2.undistortPoints(p.reshape(-1, 1, 2), self.matrix(),
+                                     np.array(self.distortion)).reshape(-1, 2)
         else:
             xy = np.stack([(p[:, 0] - self.cx) / self.fx, (p[:, 1] - self.cy) / self.fy], -1)
         return np.hstack([xy, np.ones((len(xy), 1))])

@@ -180,13 +180,13 @@ def synth_table_frames(objects: int = 6, frames_per_object: int = 4, fps: float 
     """
     from dataclasses import replace
 
-    from .synth.render import Intrinsics, look_down_pose, render_view
+    from .synth.render import look_down_pose, render_view
     from .synth.scene import build_scene, connect, sample_object, sample_view
 
     fov = math.degrees(2 * math.atan(view_m / 2 / height_m))
-    k = Intrinsics.from_fov(width, height, fov) if height <= width else \
-        Intrinsics.from_fov(width, height, fov * height / width)
-    camera = CameraModel(k.fx, k.fy, k.cx, k.cy, width, height, frame_id)
+    if height > width:      # the short side is the width: convert to the vertical FOV
+        fov = math.degrees(2 * math.atan(math.tan(math.radians(fov) / 2) * height / width))
+    camera = k = CameraModel.from_fov(width, height, fov, frame_id)
     t_world_camera = look_down_pose(np.zeros(3), height_m)
     pose = Transform.from_matrix(t_world_camera)
     client = connect()

@@ -52,6 +52,7 @@ class DemoResult:
     last_result: float | None = None
     device: str = "?"
     rows: list[dict] = field(default_factory=list)
+    result_stamps: list[tuple[int, int]] = field(default_factory=list)   # (sec, nanosec)
 
     def summary(self) -> dict:
         lat = np.asarray(self.latencies) * 1e3
@@ -154,6 +155,7 @@ def run_demo(bag: Path, model: Path, out: Path, rate: float = 1.0, target_frame:
                 k = key(msg.header.stamp)
                 index = stamps.index(k) if k in stamps else -1
                 now = max(t_info, t_cand)
+                result.result_stamps.append(k)
                 if k in seen_at:
                     result.latencies.append(now - seen_at[k])
             report(index, msg, rows, now)

@@ -17,33 +17,17 @@ pose and intrinsics above so that the rendered image and these formulas agree ex
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
+
+from ..projection import CameraModel
 
 #: optical frame (z forward, y down) -> OpenGL camera frame (z backward, y up)
 _OPTICAL_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
-@dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole intrinsics of an image of ``width`` x ``height`` pixels."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
-
-    @classmethod
-    def from_fov(cls, width: int, height: int, fov_y_deg: float) -> "Intrinsics":
-        """Square pixels, principal point at the image centre, vertical field of view."""
-        f = (height / 2.0) / math.tan(math.radians(fov_y_deg) / 2.0)
-        return cls(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height)
-
-    def matrix(self) -> np.ndarray:
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+#: The synthetic views' intrinsics are the project's one pinhole camera model.
+Intrinsics = CameraModel
 
 
 def look_down_pose(target: np.ndarray, distance: float, yaw: float = 0.0,
