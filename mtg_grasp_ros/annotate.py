@@ -1,6 +1,7 @@
-"""Pictures of offline results: grasp rectangles on a frame, a contact sheet, a video.
+"""Pictures of detections: grasp rectangles, the quality heat map, contact sheets, video.
 
-ROS-free. A contact sheet is a grid of evenly spaced, labelled thumbnails, so that a whole
+ROS-free: the node's ``~/debug_image`` and the offline replay draw with the same functions.
+A contact sheet is a grid of evenly spaced, labelled thumbnails, so that a whole
 replay can be judged at a glance; the video (``cv2.VideoWriter``, mp4v) shows every frame.
 """
 
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 
 from .grasp import Grasp
+from .preprocess import View
 
 BEST, OTHER = (0, 255, 0), (255, 200, 0)   # RGB
 
@@ -30,6 +32,25 @@ def draw_grasps(rgb: np.ndarray, grasps: Sequence[Grasp], thickness: int = 2) ->
                 cv2.line(out, tuple(map(int, corners[a])), tuple(map(int, corners[b])), colour,
                          thickness * scale + 1, cv2.LINE_AA)
     return out
+
+
+def draw_detection(rgb: np.ndarray, grasps: Sequence[Grasp],
+                   quality_map: np.ndarray | None = None, view: View | None = None,
+                   alpha: float = 0.45) -> np.ndarray:
+    """:func:`draw_grasps` over Q (network pixels, mapped back through ``view``) as a heat
+    map on the network's window of ``rgb``."""
+    out = np.ascontiguousarray(rgb).copy()
+    h, w = out.shape[:2]
+    if quality_map is not None and view is not None:
+        q = np.clip(np.nan_to_num(quality_map.astype(np.float32)), 0.0, 1.0)
+        q_img = cv2.warpAffine(q, view.inverse, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+        inside = q_img >= 0
+        heat = cv2.applyColorMap((np.clip(q_img, 0, 1) * 255).astype(np.uint8),
+                                 cv2.COLORMAP_JET)[..., ::-1]
+        blend = cv2.addWeighted(out, 1.0 - alpha, heat, alpha, 0.0)
+        out[inside] = blend[inside]
+    return draw_grasps(out, grasps)
 
 
 def thumbnail(rgb: np.ndarray, label: str, width: int = 320, height: int = 240) -> np.ndarray:

@@ -37,6 +37,7 @@ from std_msgs.msg import Float32MultiArray
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from .annotate import draw_detection
 from .detector import DEVICES, Detection, GraspDetector
 from .grasp import Grasp
 from .postprocess import PostprocessConfig
@@ -44,7 +45,6 @@ from .preprocess import ImageError
 from .projection import DEPTH_SOURCES, CameraModel, DepthSource, GraspPose, Plane, \
     ProjectionError, Transform, project_grasps, rpy_to_quat
 from .ros import messages
-from .visualise import draw_detection
 
 NODE_NAME = "grasp_detector"
 MODEL_FILE = "mtgcnn_p_depth_synth.safetensors"
