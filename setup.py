@@ -25,7 +25,6 @@ setup(
     maintainer_email="maintainers@mtg-grasp-ros.invalid",
     description="Real-time MTG-CNN grasp detection for ROS 2, with its training tools",
     license="BSD-3-Clause",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "mtg_grasp = mtg_grasp_ros.cli:main",
