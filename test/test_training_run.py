@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,6 +140,8 @@ def test_evaluate_folds_and_plots(runs, tmp_path, capsys):
     assert main(["evaluate-folds", str(runs["a"])]) == 0
     out = capsys.readouterr().out
     assert "Auxiliary Task" in out and "MTG-CNNp" in out and "Saliency" in out
+    # one fold has no spread: the row says so instead of printing a std of 0
+    assert re.search(r"MTG-CNNp\s+Saliency\s+\d+\.\d\d% \(1 fold\)", out)
     assert main(["evaluate-folds", str(runs["a"]), str(runs["b"])]) == 2   # fold 0 twice
     png = tmp_path / "curves.png"
     assert main(["plot", "curves", str(runs["a"]), str(runs["b"]), "--out", str(png)]) == 0

@@ -38,7 +38,7 @@ def table(runs: list[Path]) -> list[dict]:
             raise ValueError(f"{key[0]} {key[1]}: the same fold appears twice ({folds})")
         rows.append({"model": key[0], "aux": key[1], "folds": folds,
                      "mean": statistics.fmean(accs),
-                     "std": statistics.stdev(accs) if len(accs) > 1 else 0.0})
+                     "std": statistics.stdev(accs) if len(accs) > 1 else None})
     return rows
 
 
@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         paper = PAPER.get((r["model"], r["aux"]))
         paper_text = f"{paper[0]:.2f}% ± {paper[1]:.2f}" if paper else "-"
-        print(f"{r['model']:<10} {r['aux']:<15} {r['mean']:6.2f}% ± {r['std']:<9.2f} "
+        # one fold has no spread to report: say so rather than print a std of zero
+        std = f"± {r['std']:.2f}" if r["std"] is not None else "(1 fold)"
+        print(f"{r['model']:<10} {r['aux']:<15} {r['mean']:6.2f}% {std:<11} "
               f"{paper_text:<16} {len(r['folds'])} ({','.join(map(str, r['folds']))})")
     return 0
