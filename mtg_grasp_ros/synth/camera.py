@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ..projection import CameraModel
+from ..projection import CameraModel, matrix_to_quat
 
 #: optical frame (z forward, y down) -> OpenGL camera frame (z backward, y up)
 _OPTICAL_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -119,22 +119,6 @@ def intersect_plane_z(k: Intrinsics, t_world_camera: np.ndarray, uv: np.ndarray,
 
 
 def pose_to_quaternion(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Position (3,) and unit quaternion (x, y, z, w) of a 4x4 rigid transform (Shepperd)."""
-    r = np.asarray(t, dtype=np.float64)[:3, :3]
-    tr = np.trace(r)
-    i = int(np.argmax([r[0, 0], r[1, 1], r[2, 2], tr]))
-    if i == 3:
-        w = math.sqrt(1.0 + tr) / 2.0
-        q = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1], 0.0]) / (4 * w)
-        q[3] = w
-    else:
-        j, k = (i + 1) % 3, (i + 2) % 3
-        a = math.sqrt(max(0.0, 1.0 + r[i, i] - r[j, j] - r[k, k])) / 2.0
-        q = np.zeros(4)
-        q[i] = a
-        q[j] = (r[j, i] + r[i, j]) / (4 * a)
-        q[k] = (r[k, i] + r[i, k]) / (4 * a)
-        q[3] = (r[k, j] - r[j, k]) / (4 * a)
-    if q[3] < 0:
-        q = -q
-    return np.asarray(t, dtype=np.float64)[:3, 3].copy(), q / np.linalg.norm(q)
+    """Position (3,) and unit quaternion (x, y, z, w), w >= 0, of a 4x4 rigid transform."""
+    t = np.asarray(t, dtype=np.float64)
+    return t[:3, 3].copy(), matrix_to_quat(t[:3, :3])
