@@ -100,6 +100,10 @@ def _check_fields(d: Any, spec: dict[str, tuple[tuple[type, ...], bool]], prefix
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise ModelFileError(f"{path}: metadata field '{prefix}{key}' must be {names}, "
                                  f"got {value!r}"[:300])
+    if prefix == "" and d.get("normalisation", NORMALISATION) != NORMALISATION:
+        raise ModelFileError(f"{path}: metadata field 'normalisation' is "
+                             f"{d['normalisation']!r}"[:200] + f"; this project feeds images as "
+                             f"{NORMALISATION!r} only")
     acc = d.get("accuracy") if prefix == "" else None
     if acc is not None and not (math.isfinite(acc) and 0.0 <= acc <= 100.0):
         raise ModelFileError(f"{path}: metadata field 'accuracy' must be a percentage in "

@@ -101,6 +101,8 @@ def test_bad_config_metadata_names_file_and_field(tmp_path, field, value, messag
     (lambda m: m.__setitem__("accuracy", 1e9), r"'accuracy' must be a percentage in 0..100"),
     (lambda m: m.__setitem__("accuracy", "high"), r"'accuracy' must be int or float or null"),
     (lambda m: m.__setitem__("extra", []), r"'extra' must be dict"),
+    (lambda m: m.__setitem__("normalisation", "imagenet"),
+     r"'normalisation' is 'imagenet'; this project feeds images as 'rgb/255 minus"),
     (lambda m: m.__setitem__("size", 3), r"unknown metadata field 'size'"),
 ])
 def test_bad_metadata_fields_are_named(tmp_path, change, message):
