@@ -86,7 +86,7 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
             continue
         try:
             tmp.unlink()
-        except FileNotFoundError:      # removed meanwhile by another resuming process
+        except OSError:                # removed meanwhile, or a read-only folder: leave it
             continue
         removed.append(tmp)
     return removed
