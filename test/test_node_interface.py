@@ -4,7 +4,6 @@ executable as a subprocess, and the launch file and YAML naming only declared pa
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from conftest import subprocess_env  # noqa: E402
 from mtg_grasp_ros.node import PARAMS, GraspDetectorNode  # noqa: E402
 from mtg_grasp_ros.ros import messages  # noqa: E402
 
@@ -128,7 +128,7 @@ def test_on_request_mode_runs_only_when_asked(model):
 
 
 def test_executable_runs_as_a_process_and_stops_cleanly(model):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = subprocess_env()
     args = [sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args",
             "-p", f"model_path:={model}", "-p", "camera_pose.source:=static",
             "-p", "target_frame:=world", "-r", "image:=/cam/image_raw",
@@ -232,6 +232,6 @@ def test_missing_model_stops_start_up_with_a_clear_message(tmp_path):
     missing = tmp_path / "none.safetensors"
     out = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args", "-p",
                           f"model_path:={missing}"], cwd=REPO, capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+                         env=subprocess_env(), timeout=120)
     assert out.returncode == 1
     assert "cannot start" in out.stderr and str(missing) in out.stderr
