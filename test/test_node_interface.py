@@ -181,24 +181,18 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def _yaml_params() -> dict:
     doc = yaml.safe_load((REPO / "config" / "grasp_detector.yaml").read_text())
-    assert list(doc) == ["grasp_detector"]
-    return _flatten(doc["grasp_detector"]["ros__parameters"])
+    assert list(doc) == ["/**/grasp_detector"]      # any namespace
+    return _flatten(doc["/**/grasp_detector"]["ros__parameters"])
 
 
 def _launch_parameter_names() -> set[str]:
-    """String keys of dicts passed in ``parameters=[...]`` to Node(...) in the launch file."""
+    """The parameters the launch file sets by argument: the keys of its CONFIG_ARGUMENTS."""
     tree = ast.parse((REPO / "launch" / "grasp_detector.launch.py").read_text())
-    names: set[str] = set()
-    nodes = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
-             and getattr(n.func, "id", getattr(n.func, "attr", "")) == "Node"]
-    assert nodes, "no Node(...) in the launch file"
-    for call in nodes:
-        for kw in call.keywords:
-            if kw.arg == "parameters":
-                for d in ast.walk(kw.value):
-                    if isinstance(d, ast.Dict):
-                        names |= {k.value for k in d.keys if isinstance(k, ast.Constant)}
-    return names
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == \
+                "CONFIG_ARGUMENTS":
+            return set(ast.literal_eval(node.value))
+    raise AssertionError("no CONFIG_ARGUMENTS in the launch file")
 
 
 def test_launch_file_and_yaml_name_only_declared_parameters(model):
