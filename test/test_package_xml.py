@@ -51,7 +51,8 @@ def test_every_dependency_key_resolves(distro):
 
 def test_no_duplicate_dependencies():
     keys = [key for _, key in dependency_keys(REPO / "package.xml")]
-    assert len(keys) == len(set(keys)), f"duplicated keys: {sorted(k for k in keys if keys.count(k) > 1)}"
+    duplicated = sorted({k for k in keys if keys.count(k) > 1})
+    assert not duplicated, f"duplicated keys: {duplicated}"
 
 
 def test_an_unknown_key_is_caught(tmp_path):

@@ -97,7 +97,6 @@ def test_missing_bag_is_a_clear_error(tmp_path):
 
 
 def test_make_bag_command(tmp_path):
-    import os
     import subprocess
     import sys
 
