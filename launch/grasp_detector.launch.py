@@ -6,8 +6,9 @@
 Parameters come from ``config:=`` (default: the package's config/grasp_detector.yaml, whose
 ``/**/grasp_detector:`` key matches the node in any namespace). The arguments in
 CONFIG_ARGUMENTS and use_sim_time override the file only when given: their default "" means
-"as the file says", so a user's ``config:=my.yaml`` is not overwritten by launch defaults. Their values reach the
-node as strings (``device:=0`` or ``target_frame:=on`` are not turned into int or bool).
+"as the file says", so a user's ``config:=my.yaml`` is not overwritten by launch defaults.
+Their values reach the node as strings (``device:=0`` or ``target_frame:=on`` are not turned
+into int or bool).
 ``rviz:=true`` also starts rviz2 with config/grasp_detector.rviz, its topics moved into
 ``namespace``.
 """
