@@ -2,7 +2,8 @@
 the launch defaults, explicit arguments win over the config, the YAML applies in a namespace,
 string arguments stay strings, use_sim_time reaches the node, and the RViz config follows the
 namespace. Needs launch, launch_ros, ros2launch and the package installed by colcon (skips
-otherwise; ../shared/tools/ros2_overlay.sh provides all of them where ROS 2 is not installed)."""
+otherwise; ../shared/tools/ros2_overlay.sh provides all of them where ROS 2 is not installed).
+The package's YAML under a namespace with plain ``--params-file`` needs only rclpy."""
 
 from __future__ import annotations
 
@@ -11,23 +12,26 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("rclpy")
-pytest.importorskip("launch")
-pytest.importorskip("launch_ros")
-pytest.importorskip("ros2launch")
 
 import rclpy  # noqa: E402
+import yaml  # noqa: E402
 from rcl_interfaces.srv import GetParameters  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
-from conftest import REPO  # noqa: E402
+from conftest import REPO, subprocess_env  # noqa: E402
 
 LAUNCH_FILE = REPO / "launch" / "grasp_detector.launch.py"
+HAVE_LAUNCH = all(importlib.util.find_spec(m) is not None
+                  for m in ("launch", "launch_ros", "ros2launch"))
+needs_launch = pytest.mark.skipif(not HAVE_LAUNCH, reason="launch, launch_ros or ros2launch "
+                                  "missing (../shared/tools/ros2_overlay.sh builds them)")
 
 
 def _installed() -> bool:
@@ -39,8 +43,9 @@ def _installed() -> bool:
     return shutil.which("ros2") is not None
 
 
-needs_install = pytest.mark.skipif(not _installed(), reason="mtg_grasp_ros is not installed "
-                                   "in an ament prefix (colcon build) or ros2 is not on PATH")
+needs_install = pytest.mark.skipif(
+    not (HAVE_LAUNCH and _installed()),
+    reason="launch missing, or mtg_grasp_ros not installed by colcon, or ros2 not on PATH")
 
 
 def _launch_module():
@@ -106,6 +111,7 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
+@needs_launch
 def test_rviz_config_follows_the_namespace(tmp_path):
     module = _launch_module()
     template = REPO / "config" / "grasp_detector.rviz"
@@ -144,3 +150,27 @@ def test_arguments_stay_strings_with_the_package_config(tmp_path):
     print("no namespace, package config, target_frame:=on ->", got)
     assert got == {"target_frame": "on", "mode": "continuous", "device": "cpu",
                    "model_path": "", "use_sim_time": False}
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_package_yaml_applies_in_a_namespace_with_params_file(tmp_path):
+    """The shipped YAML's ``/**/grasp_detector`` key reaches a node started in a namespace
+    (the old key ``grasp_detector:`` was silently ignored there)."""
+    doc = yaml.safe_load((REPO / "config" / "grasp_detector.yaml").read_text())
+    params = doc["/**/grasp_detector"]["ros__parameters"]
+    params.update(top_k=3, target_frame="world", device="cpu")
+    params["camera_pose"]["source"] = "static"
+    config = tmp_path / "ns.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    proc = subprocess.Popen([sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args",
+                             "--params-file", str(config), "-r", "__ns:=/robot1"],
+                            cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        got = get_parameters("/robot1/grasp_detector", ["top_k", "target_frame", "mode"], proc)
+    except AssertionError as exc:
+        _stop(proc)
+        raise AssertionError(f"{exc}; node output:\n{proc.stdout.read()[-3000:]}") from None
+    _stop(proc)
+    assert got == {"top_k": 3, "target_frame": "world", "mode": "continuous"}
