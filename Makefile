@@ -12,7 +12,7 @@ ROS_REQS := $(if $(ROS_DISTRO),,-r requirements-ros.txt)
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-ros.txt setup.py
+$(STAMP): requirements.txt requirements-node.txt requirements-ros.txt setup.py
 	$(PYTHON) -m venv $(if $(ROS_DISTRO),--system-site-packages) $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt $(ROS_REQS)
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .

@@ -17,8 +17,13 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
         (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
         (f"share/{PACKAGE}/models", glob("models/*.safetensors") + glob("models/*.md")),
+        # the sample bag of `mtg_grasp demo` (rosbag2 sqlite3: metadata.yaml + .db3)
+        (f"share/{PACKAGE}/bags/sample_table", glob("bags/sample_table/*")),
     ],
     install_requires=["setuptools"],
+    # colcon test runs pytest only for packages that declare it as a test dependency (colcon-core
+    # reads extras_require["test"]; tests_require is deprecated in setuptools)
+    extras_require={"test": ["pytest"]},
     python_requires=">=3.10",
     zip_safe=True,
     maintainer="mtg_grasp_ros maintainers",

@@ -13,6 +13,16 @@ SHARED = Path(os.environ.get("MTG_SHARED_DIR", REPO.parent / "shared"))
 JACQUARD_SAMPLES = SHARED / "data" / "jacquard_samples"
 ROS1_BAGS = SHARED / "data" / "bags"
 
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess that runs this checkout's code: the repository is put
+    in front of PYTHONPATH, not in its place, so that a sourced Humble or Jazzy (whose rclpy is
+    found only through PYTHONPATH) stays visible to the child."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, PYTHONPATH=path, **extra)
+
+
 # One random DDS domain per test run, so that parallel runs on one machine never talk.
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
 

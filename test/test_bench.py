@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ pytest.importorskip("rclpy")
 
 import ros_scene as sc  # noqa: E402
 
+from conftest import subprocess_env  # noqa: E402
 from mtg_grasp_ros.node import STAGES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def test_bench_reports_stages_end_to_end_and_keep_up(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.cli", "bench", "--model",
                           str(model), "--width", "160", "--height", "120", "--frames", "15",
                           "--rate", "10", "--duration", "2"], cwd=REPO, capture_output=True,
-                         text=True, timeout=240, env=dict(os.environ, PYTHONPATH=str(REPO)))
+                         text=True, timeout=240, env=subprocess_env())
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
     assert report["model"] == str(model) and report["image"] == "160x120 rgb8"

@@ -4,7 +4,6 @@ executable as a subprocess, and the launch file and YAML naming only declared pa
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from conftest import subprocess_env  # noqa: E402
 from mtg_grasp_ros.node import PARAMS, GraspDetectorNode  # noqa: E402
 from mtg_grasp_ros.ros import messages  # noqa: E402
 
@@ -128,7 +128,7 @@ def test_on_request_mode_runs_only_when_asked(model):
 
 
 def test_executable_runs_as_a_process_and_stops_cleanly(model):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = subprocess_env()
     args = [sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args",
             "-p", f"model_path:={model}", "-p", "camera_pose.source:=static",
             "-p", "target_frame:=world", "-r", "image:=/cam/image_raw",
@@ -181,24 +181,18 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def _yaml_params() -> dict:
     doc = yaml.safe_load((REPO / "config" / "grasp_detector.yaml").read_text())
-    assert list(doc) == ["grasp_detector"]
-    return _flatten(doc["grasp_detector"]["ros__parameters"])
+    assert list(doc) == ["/**/grasp_detector"]      # any namespace
+    return _flatten(doc["/**/grasp_detector"]["ros__parameters"])
 
 
 def _launch_parameter_names() -> set[str]:
-    """String keys of dicts passed in ``parameters=[...]`` to Node(...) in the launch file."""
+    """The parameters the launch file sets by argument: the keys of its CONFIG_ARGUMENTS."""
     tree = ast.parse((REPO / "launch" / "grasp_detector.launch.py").read_text())
-    names: set[str] = set()
-    nodes = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
-             and getattr(n.func, "id", getattr(n.func, "attr", "")) == "Node"]
-    assert nodes, "no Node(...) in the launch file"
-    for call in nodes:
-        for kw in call.keywords:
-            if kw.arg == "parameters":
-                for d in ast.walk(kw.value):
-                    if isinstance(d, ast.Dict):
-                        names |= {k.value for k in d.keys if isinstance(k, ast.Constant)}
-    return names
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == \
+                "CONFIG_ARGUMENTS":
+            return set(ast.literal_eval(node.value))
+    raise AssertionError("no CONFIG_ARGUMENTS in the launch file")
 
 
 def test_launch_file_and_yaml_name_only_declared_parameters(model):
@@ -232,6 +226,6 @@ def test_missing_model_stops_start_up_with_a_clear_message(tmp_path):
     missing = tmp_path / "none.safetensors"
     out = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args", "-p",
                           f"model_path:={missing}"], cwd=REPO, capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+                         env=subprocess_env(), timeout=120)
     assert out.returncode == 1
     assert "cannot start" in out.stderr and str(missing) in out.stderr

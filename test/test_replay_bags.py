@@ -97,15 +97,14 @@ def test_missing_bag_is_a_clear_error(tmp_path):
 
 
 def test_make_bag_command(tmp_path):
-    import os
     import subprocess
     import sys
 
-    from conftest import REPO
+    from conftest import REPO, subprocess_env
     out = tmp_path / "sample"
     r = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.cli", "make-bag", str(out),
                         "--frames", "3", "--size", "64", "48", "--storage", "mcap"],
-                       cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                       cwd=REPO, env=subprocess_env(),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "3 frames" in r.stdout and "mcap" in r.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from bag_fixtures import make_bag, read_topic  # noqa: E402
-from conftest import REPO, ROS1_BAGS  # noqa: E402
+from conftest import REPO, ROS1_BAGS, subprocess_env  # noqa: E402
 from mtg_grasp_ros.bag_writer import BagWriter  # noqa: E402
 from mtg_grasp_ros.bags import IMAGE, TF_MESSAGE, TF_STATIC  # noqa: E402
 from mtg_grasp_ros.ros.replay import BagPlayer, ReplayOptions, qos_for  # noqa: E402
@@ -76,7 +75,7 @@ def test_cli_replay_delivers_images_with_bag_stamps(tmp_path, ros):
     node.create_subscription(Image, "/camera/image_raw", got.append, 10)
     node.create_subscription(Clock, "/clock", lambda m: clock.append(
         m.clock.sec * 10**9 + m.clock.nanosec), 100)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = subprocess_env()
     proc = subprocess.Popen([sys.executable, "-m", "mtg_grasp_ros.cli", "replay", str(bag),
                              "--start-delay", "2.0", "--clock"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

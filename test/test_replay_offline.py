@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 pytest.importorskip("rclpy")
 
 from bag_fixtures import make_bag, make_model, read_topic  # noqa: E402
-from conftest import REPO, ROS1_BAGS  # noqa: E402
+from conftest import REPO, ROS1_BAGS, subprocess_env  # noqa: E402
 from mtg_grasp_ros.bag_writer import BagWriter  # noqa: E402
 from mtg_grasp_ros.projection import Transform  # noqa: E402
 from mtg_grasp_ros.bags import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, open_bag  # noqa: E402
@@ -96,7 +95,7 @@ def test_cli_offline_on_ros1_bag_with_video(tmp_path, model):
     if not bag.is_file():
         pytest.skip(f"{bag} not found")
     out = tmp_path / "cli"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = subprocess_env()
     r = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.cli", "replay", str(bag),
                         "--offline", "--out", str(out), "--model", str(model), "--video",
                         "--storage", "mcap", "--camera-xyz", "0", "0", "0.7"], cwd=REPO,

@@ -38,3 +38,16 @@ def test_overrides_reach_every_entry_and_typos_are_errors(tmp_path):
     bad.write_text("optim: {epochs: 3, lr_typo: 1}\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: unknown keys in 'optim': \['lr_typo'\]"):
         load_config(bad)
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    """YAML 1.1 reads ``1e-4`` as a string; a config file and ``--set`` both get a float."""
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("optim:\n  lr: 1e-4\n  weight_decay: 5E-5\n")
+    cfg = load_config(cfg_file)
+    assert cfg.optim.lr == pytest.approx(1e-4) and isinstance(cfg.optim.lr, float)
+    assert cfg.optim.weight_decay == pytest.approx(5e-5)
+    cfg = apply_overrides(cfg, ["optim.lr=2e-3", "optim.weight_decay=1.5e-6"])
+    assert cfg.optim.lr == pytest.approx(2e-3) and cfg.optim.weight_decay == pytest.approx(1.5e-6)
+    with pytest.raises(ConfigError, match="optim.lr must be a number, got 'fast'"):
+        apply_overrides(cfg, ["optim.lr=fast"])

@@ -7,6 +7,7 @@ with a default. ``--set section.key=value`` (value parsed as YAML) overrides any
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,22 @@ from ..postprocess import PostprocessConfig
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the key or file."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``1e-4`` as a float, as YAML 1.2 does: YAML 1.1 (PyYAML) wants a
+    dot in the mantissa and would hand ``lr: 1e-4`` over as the string '1e-4'."""
+
+
+_Loader.add_implicit_resolver(  # PyYAML copies the resolver table for the subclass
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML as this module reads it (config files and ``--set`` values)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,10 @@ def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
             raise ConfigError(f"{source}: unknown section {key!r}; expected "
                               f"{sorted(SCALARS + tuple(SECTIONS))}")
     cfg = TrainConfig(**kwargs)
+    for name in ("lr", "weight_decay"):
+        value = getattr(cfg.optim, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: optim.{name} must be a number, got {value!r}")
     if cfg.loss not in LOSSES:
         raise ConfigError(f"{source}: loss must be one of {LOSSES}, got {cfg.loss!r}")
     if cfg.optim.epochs < 1 or cfg.optim.batch_size < 1 or cfg.optim.lr <= 0:
@@ -115,7 +136,7 @@ def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
 def load_config(path: str | Path) -> TrainConfig:
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = parse_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read config ({exc})") from None
     return from_dict(doc or {}, str(path))
@@ -128,7 +149,7 @@ def apply_overrides(cfg: TrainConfig, assignments: list[str]) -> TrainConfig:
         key, sep, text = item.partition("=")
         if not sep:
             raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.lr=0.0005")
-        value = yaml.safe_load(text) if text.strip() else None
+        value = parse_yaml(text) if text.strip() else None
         parts = key.strip().split(".")
         if len(parts) == 1 and parts[0] in SCALARS:
             d[parts[0]] = value
