@@ -19,8 +19,7 @@ from .model import GraspCNN
 from .model_io import ModelMetadata, load_model
 from .postprocess import PostprocessConfig, peak_table, rows_to_grasps, smooth_maps
 from .preprocess import View, prepare
-
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+from .settings import DEVICES
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -78,18 +77,26 @@ class GraspDetector:
             self.detect(blank)
 
     @torch.inference_mode()
-    def detect(self, rgb: np.ndarray, with_quality_map: bool = False) -> Detection:
-        """Grasps in an HxWx3 uint8 RGB image of any size, best first."""
+    def detect(self, rgb: np.ndarray, post: PostprocessConfig | None = None,
+               roi: Sequence[int] | None = None, with_quality_map: bool = False) -> Detection:
+        """Grasps in an HxWx3 uint8 RGB image of any size, best first.
+
+        ``post`` and ``roi`` are this frame's postprocessing and region of interest (``None``:
+        the ones given to the constructor), so that a caller whose settings change at run time
+        passes them per frame instead of changing the detector.
+        """
+        post = self.post if post is None else post
+        roi = self.roi if roi is None else tuple(roi)
         t0 = time.perf_counter()
-        x, view = prepare(rgb, self.input_size, self.roi, self.device)
+        x, view = prepare(rgb, self.input_size, roi, self.device)
         self._sync()
         t1 = time.perf_counter()
         maps = self.model(x)
         self._sync()
         t2 = time.perf_counter()
-        net_grasps = rows_to_grasps(peak_table(maps, self.post), self.post)[0]
+        net_grasps = rows_to_grasps(peak_table(maps, post), post)[0]
         t3 = time.perf_counter()
         grasps = [view.grasp_to_image(g) for g in net_grasps]
-        qmap = smooth_maps(maps, self.post)["q"][0].cpu().numpy() if with_quality_map else None
+        qmap = smooth_maps(maps, post)["q"][0].cpu().numpy() if with_quality_map else None
         timings = {"preprocess": t1 - t0, "network": t2 - t1, "postprocess": t3 - t2}
         return Detection(grasps, net_grasps, view, timings, qmap)

@@ -24,7 +24,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Float32MultiArray
 from visualization_msgs.msg import MarkerArray
 
-from mtg_grasp_ros.node import GraspDetectorNode
+from mtg_grasp_ros.ros.node import GraspDetectorNode
 from mtg_grasp_ros.projection import CameraModel
 from mtg_grasp_ros.ros import messages
 
@@ -99,10 +99,10 @@ class Graph:
         """Publish CameraInfo and wait until the node holds exactly it."""
         info = info or messages.camera_info_msg(camera(), self.next_stamp())
         self.pub_info.publish(info)
-        assert self.wait(lambda: self.node._camera_info is not None and
-                         list(self.node._camera_info.k) == list(info.k)
-                         or (np.isnan(info.k).any() and self.node._camera_info is not None and
-                             np.isnan(self.node._camera_info.k).any())), "CameraInfo not received"
+        assert self.wait(lambda: self.node.camera_info is not None and
+                         list(self.node.camera_info.k) == list(info.k)
+                         or (np.isnan(info.k).any() and self.node.camera_info is not None and
+                             np.isnan(self.node.camera_info.k).any())), "CameraInfo not received"
 
     def send_image(self, msg: Image | CompressedImage) -> None:
         (self.pub_compressed if isinstance(msg, CompressedImage) else self.pub_image).publish(msg)

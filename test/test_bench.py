@@ -14,7 +14,7 @@ pytest.importorskip("rclpy")
 
 import ros_scene as sc  # noqa: E402
 
-from mtg_grasp_ros.node import STAGES  # noqa: E402
+from mtg_grasp_ros.pipeline import STAGES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -117,7 +117,7 @@ def test_fixed_and_depth_topic_sources(model):
         depth = np.full((sc.H, sc.W), 520, np.uint16)
         g.pub_depth.publish(messages.rgb_to_image_msg(depth, "camera_optical", g.next_stamp(),
                                                       "16UC1"))
-        assert g.wait(lambda: g.node._depth is not None)
+        assert g.wait(lambda: g.node.depth_msg is not None)
         pose, rows = g.detect()
         u, v = rows[0][2], rows[0][3]
         truth = np.asarray(sc.CAMERA_XYZ) + sc.rotation() @ (sc.ray(u, v) * 0.52)

@@ -25,7 +25,8 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from mtg_grasp_ros.node import PARAMS, GraspDetectorNode  # noqa: E402
+from mtg_grasp_ros.ros.node import GraspDetectorNode  # noqa: E402
+from mtg_grasp_ros.settings import PARAMS  # noqa: E402
 from mtg_grasp_ros.ros import messages  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,8 +79,10 @@ def test_bad_parameter_values_are_refused_with_a_reason(model):
         assert set_("roi", [40, 0, 120, 120]).successful
         g.send_info()
         pose, rows = g.detect()
-        assert len(rows) == 4 and g.node.detector.post.sigma_q == 2.0
-        assert g.node.detector.roi == (40, 0, 120, 120)
+        assert len(rows) == 4 and g.node.settings.post.sigma_q == 2.0
+        assert g.node.settings.roi == (40, 0, 120, 120)
+        # the detector got the ROI: every candidate's centre (u, v) lies inside it
+        assert ((rows[:, 2] >= 40) & (rows[:, 2] <= 160) & (rows[:, 3] <= 120)).all(), rows
         assert set_("min_quality", 0.99).successful
         pose, rows = g.detect()
         assert pose is None and rows.shape == (0, 7)
@@ -102,7 +105,7 @@ def test_on_request_mode_runs_only_when_asked(model):
         # the service waits for a frame received after the request, runs it and answers
         assert client.wait_for_service(timeout_sec=TIMEOUT)
         future = client.call_async(Trigger.Request())
-        assert g.wait(lambda: node._requests, timeout=TIMEOUT)
+        assert g.wait(lambda: node.frames.pending_requests, timeout=TIMEOUT)
         time.sleep(0.2)
         assert not future.done()                  # the older frame does not count as fresh
         fresh = g.next_stamp()
@@ -129,7 +132,7 @@ def test_on_request_mode_runs_only_when_asked(model):
 
 def test_executable_runs_as_a_process_and_stops_cleanly(model):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    args = [sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args",
+    args = [sys.executable, "-m", "mtg_grasp_ros.ros.node", "--ros-args",
             "-p", f"model_path:={model}", "-p", "camera_pose.source:=static",
             "-p", "target_frame:=world", "-r", "image:=/cam/image_raw",
             "-r", "camera_info:=/cam/camera_info"]
@@ -230,7 +233,7 @@ def test_launch_file_and_yaml_name_only_declared_parameters(model):
 
 def test_missing_model_stops_start_up_with_a_clear_message(tmp_path):
     missing = tmp_path / "none.safetensors"
-    out = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args", "-p",
+    out = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.ros.node", "--ros-args", "-p",
                           f"model_path:={missing}"], cwd=REPO, capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
     assert out.returncode == 1

@@ -20,10 +20,10 @@ from std_msgs.msg import String  # noqa: E402
 
 from bag_fixtures import make_bag, read_topic  # noqa: E402
 from conftest import REPO, ROS1_BAGS  # noqa: E402
-from mtg_grasp_ros.bag_writer import BagWriter  # noqa: E402
+from mtg_grasp_ros.bags import BagWriter  # noqa: E402
 from mtg_grasp_ros.bags import IMAGE, TF_MESSAGE, TF_STATIC  # noqa: E402
 from mtg_grasp_ros.ros.replay import BagPlayer, ReplayOptions, qos_for  # noqa: E402
-from mtg_grasp_ros.sample_bag import LOOKING_DOWN, image_msg, tf_msg, \
+from mtg_grasp_ros.bags.sample import LOOKING_DOWN, image_msg, tf_msg, \
     toy_table_frames  # noqa: E402
 
 pytestmark = pytest.mark.ros

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mtg_grasp_ros.bags import CAMERA_INFO, IMAGE, TF_STATIC, find_layout, is_latched, open_bag
-from mtg_grasp_ros.sample_bag import synth_table_frames
+from mtg_grasp_ros.bags.sample import synth_table_frames
 
 SAMPLE = Path(__file__).resolve().parents[1] / "bags" / "sample_table"
 

@@ -6,7 +6,7 @@ import argparse
 from itertools import islice
 from pathlib import Path
 
-from ..bag_writer import STORAGES
+from ..bags.writer import STORAGES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sample_bag import default_camera, synth_table_frames, toy_table_frames, \
+    from ..bags.sample import default_camera, synth_table_frames, toy_table_frames, \
         write_camera_bag
 
     if args.frames < 1 or args.fps <= 0:

@@ -22,7 +22,7 @@ from rosbags.interfaces import Connection, ConnectionExtRosbag1, ConnectionExtRo
     QosDurability
 from rosbags.typesys import Stores, get_typestore
 
-from .projection import Transform
+from ..projection import Transform
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -205,6 +205,10 @@ class StaticTransforms:
     @property
     def frames(self) -> list[str]:
         return sorted(self._edges)
+
+    def edges(self) -> dict[str, dict[str, Transform]]:
+        """frame -> {neighbour: transform mapping frame points into the neighbour} (a copy)."""
+        return {k: dict(v) for k, v in self._edges.items()}
 
     def lookup(self, target: str, source: str) -> Transform | None:
         """The transform that maps ``source`` points into ``target``, or None if unlinked."""

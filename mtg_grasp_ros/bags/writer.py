@@ -15,7 +15,7 @@ from rosbags.interfaces import Connection, Qos, QosDurability, QosHistory, QosLi
     QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from .bags import ros2_typestore
+from .reader import ros2_typestore
 
 STORAGES: dict[str, StoragePlugin] = {"sqlite3": StoragePlugin.SQLITE3,
                                       "mcap": StoragePlugin.MCAP}
