@@ -171,15 +171,16 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-#: Keys of a ROS 2 parameters file that address the grasp_detector node.
-NODE_KEYS: tuple[str, ...] = (NODE_NAME, f"/{NODE_NAME}", "/**", "/**/" + NODE_NAME)
+#: Keys of a ROS 2 parameters file that address the grasp_detector node, wildcards first:
+#: a value under the node's own name overrides a wildcard's.
+NODE_KEYS: tuple[str, ...] = ("/**", "/**/" + NODE_NAME, NODE_NAME, f"/{NODE_NAME}")
 
 
 def load_params_file(path: str | Path) -> dict[str, Any]:
     """The grasp_detector parameters of a ROS 2 parameters YAML (``ros2 run --params-file``).
 
-    Accepts the ``grasp_detector:``, ``/**:`` and ``/**/grasp_detector:`` keys (later ones
-    override earlier ones, as ROS applies them); the values are checked against
+    Accepts the ``grasp_detector:``, ``/**:`` and ``/**/grasp_detector:`` keys (the node's own
+    name overrides a wildcard where both give a value); the values are checked against
     :data:`PARAMS`. Raises ValueError naming the file and the bad entry.
     """
     import yaml
