@@ -1,6 +1,6 @@
 """ROS 2 messages to and from the core's values: images, camera models, grasp poses, markers.
 
-Shared by the node (``mtg_grasp_ros.node``) and the offline bag replay, so that a replayed bag
+Shared by the node (``mtg_grasp_ros.ros.node``) and the offline bag replay, so that a replayed bag
 holds exactly the messages the node publishes. No node, no publishers here: only functions
 from values to messages and back. Stamps are ``builtin_interfaces/Time`` messages.
 
