@@ -15,7 +15,8 @@ look the camera up the same way.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from .projection import Transform
 

@@ -7,9 +7,9 @@ evaluation call the same functions it is made of.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -46,6 +46,7 @@ class Detection:
 
     @property
     def best(self) -> Grasp | None:
+        """The best grasp, or None when none was found."""
         return self.grasps[0] if self.grasps else None
 
 
@@ -53,7 +54,7 @@ class GraspDetector:
     """A grasp-only network loaded once, warmed up, and run image by image."""
 
     def __init__(self, model: GraspCNN | str | Path, device: str = "auto",
-                 post: PostprocessConfig = PostprocessConfig(),
+                 post: PostprocessConfig | None = None,
                  roi: Sequence[int] | None = None) -> None:
         self.device = select_device(device)
         self.metadata: ModelMetadata | None = None
@@ -62,7 +63,7 @@ class GraspDetector:
         else:
             model = (model.grasp_only() if model.has_aux else model).to(self.device).eval()
         self.model = model
-        self.post = post
+        self.post = post or PostprocessConfig()
         self.roi = tuple(roi) if roi is not None else None
         self.input_size = model.config.input_size
 

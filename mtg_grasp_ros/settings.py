@@ -117,14 +117,14 @@ def _choice(values: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> s
     return str(value)
 
 
-def _vector(values: Mapping[str, Any], name: str, n: int) -> tuple[float, ...]:
+def _vector(values: Mapping[str, Any], name: str, n: int) -> Any:
     try:
         v = tuple(float(x) for x in values[name])
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be {n} numbers, got {values[name]!r}") from None
     if len(v) != n or not all(math.isfinite(x) for x in v):
         raise ValueError(f"{name} must be {n} finite numbers, got {list(v)}")
-    return v
+    return v      # a tuple of n floats (typed Any: the caller knows n, mypy does not)
 
 
 def check_value(name: str, value: Any) -> Any:

@@ -1,18 +1,21 @@
 """A real rclpy graph for node tests: the node under test plus a test node that publishes
 camera topics and records everything the node publishes, spun by a multi-threaded executor
 in a background thread. Waits end as soon as their condition holds (generous timeouts for a
-loaded machine)."""
+loaded machine).
+"""
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from threading import Thread
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import rclpy
+import ros_scene as sc
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray, PoseStamped
@@ -24,11 +27,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Float32MultiArray
 from visualization_msgs.msg import MarkerArray
 
-from mtg_grasp_ros.ros.node import GraspDetectorNode
 from mtg_grasp_ros.projection import CameraModel
 from mtg_grasp_ros.ros import messages
-
-import ros_scene as sc
+from mtg_grasp_ros.ros.node import GraspDetectorNode
 
 TIMEOUT = 20.0
 OUTPUTS = {"grasp_pose": PoseStamped, "grasp_candidates": PoseArray,

@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-import ros_scene as sc  # noqa: E402
+import ros_scene as sc
 
-from mtg_grasp_ros.pipeline import STAGES  # noqa: E402
+from mtg_grasp_ros.pipeline import STAGES
 
 REPO = Path(__file__).resolve().parents[1]
 

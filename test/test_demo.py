@@ -1,5 +1,6 @@
 """The README's main job: the real node (own process) fed by the replayed sample bag, and the
-offline replay giving the same grasps as the node with the same parameters file."""
+offline replay giving the same grasps as the node with the same parameters file.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from mtg_grasp_ros.bags import IMAGE, Ros2View, iter_messages, open_bag, stamp_ns
 
 pytest.importorskip("rclpy")

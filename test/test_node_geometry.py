@@ -1,5 +1,6 @@
 """The node over a real rclpy graph: the published pose is the geometric truth for the pixel
-the model chose, for each depth source and input path."""
+the model chose, for each depth source and input path.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-import ros_scene as sc  # noqa: E402
-from ros_graph import Graph  # noqa: E402
-from visualization_msgs.msg import Marker  # noqa: E402
+import ros_scene as sc
+from ros_graph import Graph
+from visualization_msgs.msg import Marker
 
-from mtg_grasp_ros.ros import messages  # noqa: E402
+from mtg_grasp_ros.ros import messages
 
 MM = 0.002   # metres: "within a few millimetres"
 

@@ -1,5 +1,6 @@
 """Parameters refused with reasons over the graph, on-request mode through ~/detect, the
-executable as a subprocess, and the launch file and YAML naming only declared parameters."""
+executable as a subprocess, and the launch file and YAML naming only declared parameters.
+"""
 
 from __future__ import annotations
 
@@ -16,18 +17,18 @@ import pytest
 pytest.importorskip("rclpy")
 yaml = pytest.importorskip("yaml")
 
-import rclpy  # noqa: E402
-import ros_scene as sc  # noqa: E402
-from geometry_msgs.msg import PoseStamped  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
-from ros_graph import TIMEOUT, Graph, camera  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
+import rclpy
+import ros_scene as sc
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from ros_graph import TIMEOUT, Graph, camera
+from std_srvs.srv import Trigger
 
-from mtg_grasp_ros.ros.node import GraspDetectorNode  # noqa: E402
-from mtg_grasp_ros.settings import PARAMS  # noqa: E402
-from mtg_grasp_ros.ros import messages  # noqa: E402
+from mtg_grasp_ros.ros import messages
+from mtg_grasp_ros.ros.node import GraspDetectorNode
+from mtg_grasp_ros.settings import PARAMS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -225,7 +226,7 @@ def test_launch_file_and_yaml_name_only_declared_parameters(model):
     assert launch_names and launch_names <= declared, launch_names - declared
     for p in PARAMS:                                     # the YAML holds the declared defaults
         got = yaml_values[p.name]
-        if isinstance(p.default, str) or isinstance(p.default, bool):
+        if isinstance(p.default, (str, bool)):
             assert got == p.default, p.name
         else:
             np.testing.assert_allclose(got, p.default, rtol=1e-12, err_msg=p.name)

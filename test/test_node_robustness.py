@@ -9,12 +9,12 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-import ros_scene as sc  # noqa: E402
-from ros_graph import Graph, camera  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
+import ros_scene as sc
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.parameter import Parameter
+from ros_graph import Graph, camera
 
-from mtg_grasp_ros.ros import messages  # noqa: E402
+from mtg_grasp_ros.ros import messages
 
 
 @pytest.fixture(scope="module")

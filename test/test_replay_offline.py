@@ -14,16 +14,36 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from bag_fixtures import make_bag, make_model, read_topic  # noqa: E402
-from conftest import REPO, ROS1_BAGS  # noqa: E402
-from mtg_grasp_ros.bags import BagWriter  # noqa: E402
-from mtg_grasp_ros.projection import Transform  # noqa: E402
-from mtg_grasp_ros.bags import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, open_bag  # noqa: E402
-from mtg_grasp_ros.ros.messages import grasp_info_rows  # noqa: E402
-from mtg_grasp_ros.ros.offline import CSV_COLUMNS, INFO, POSE, POSES, MARKERS, \
-    OfflineConfig, run_offline  # noqa: E402
-from mtg_grasp_ros.bags.sample import CameraFrame, LOOKING_DOWN, camera_info_msg, \
-    default_camera, image_msg, toy_table_frames, write_camera_bag  # noqa: E402
+from bag_fixtures import make_bag, make_model, read_topic
+from conftest import REPO, ROS1_BAGS
+
+from mtg_grasp_ros.bags import (
+    CAMERA_INFO,
+    COMPRESSED_IMAGE,
+    IMAGE,
+    BagWriter,
+    open_bag,
+)
+from mtg_grasp_ros.bags.sample import (
+    LOOKING_DOWN,
+    CameraFrame,
+    camera_info_msg,
+    default_camera,
+    image_msg,
+    toy_table_frames,
+    write_camera_bag,
+)
+from mtg_grasp_ros.projection import Transform
+from mtg_grasp_ros.ros.messages import grasp_info_rows
+from mtg_grasp_ros.ros.offline import (
+    CSV_COLUMNS,
+    INFO,
+    MARKERS,
+    POSE,
+    POSES,
+    OfflineConfig,
+    run_offline,
+)
 
 OUTPUTS = (POSE, POSES, INFO, MARKERS)
 
@@ -63,7 +83,7 @@ def check_result(bag: Path, out: Path) -> list[dict[str, str]]:
         [(int(r["stamp_sec"]), int(r["stamp_nanosec"])) for r in ok]
     best = read_topic(out / "grasps", POSE)
     assert len(best) == sum(r["status"] == "ok" for r in rows)
-    for (_, p, _), r in zip(best, [r for r in rows if r["status"] == "ok"]):
+    for (_, p, _), r in zip(best, [r for r in rows if r["status"] == "ok"], strict=True):
         assert p.header.frame_id == r["frame_id"]
         assert (p.pose.position.x, p.pose.position.z) == pytest.approx(
             (float(r["x"]), float(r["z"])), abs=1e-5)
@@ -154,7 +174,8 @@ def test_camera_pose_option_and_grasp_height(tmp_path, model):
 
 def test_default_pose_and_rejected_wide_grasps(tmp_path, model):
     """No pose in the bag: the static pose; every grasp too wide: 'no grasp', with the node's
-    empty candidate messages still written and no best pose."""
+    empty candidate messages still written and no best pose.
+    """
     import torch
 
     from mtg_grasp_ros.model import build_model

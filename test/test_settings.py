@@ -6,14 +6,21 @@ import ast
 import math
 
 import pytest
-
 from conftest import REPO
-from mtg_grasp_ros.camera_pose import FirstAvailable, StaticCameraPose, TransformUnavailable
+
 from mtg_grasp_ros.bags.transforms import BagTransforms
+from mtg_grasp_ros.camera_pose import FirstAvailable, StaticCameraPose, TransformUnavailable
 from mtg_grasp_ros.projection import Transform
 from mtg_grasp_ros.resources import params_file
-from mtg_grasp_ros.settings import LOOKING_DOWN, PARAMS, Settings, defaults, \
-    load_params_file, parameter_values, settings_from
+from mtg_grasp_ros.settings import (
+    LOOKING_DOWN,
+    PARAMS,
+    Settings,
+    defaults,
+    load_params_file,
+    parameter_values,
+    settings_from,
+)
 
 SHIPPED = REPO / "config" / "grasp_detector.yaml"
 

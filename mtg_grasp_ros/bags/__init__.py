@@ -6,9 +6,28 @@ The reader's and writer's names are re-exported here (``from mtg_grasp_ros.bags 
 open_bag``).
 """
 
-from .reader import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, TF, TF_MESSAGE, \
-    TF_STATIC, BagError, BagLayout, Ros2View, StampIndex, StaticTransforms, camera_info_for, \
-    find_layout, is_latched, iter_messages, open_bag, ros2_typestore, stamp_ns, topic_name
+from .reader import (
+           CAMERA_INFO,
+           COMPRESSED_IMAGE,
+           IMAGE,
+           IMAGE_TYPES,
+           TF,
+           TF_MESSAGE,
+           TF_STATIC,
+           BagError,
+           BagLayout,
+           Ros2View,
+           StampIndex,
+           StaticTransforms,
+           camera_info_for,
+           find_layout,
+           is_latched,
+           iter_messages,
+           open_bag,
+           ros2_typestore,
+           stamp_ns,
+           topic_name,
+)
 from .writer import BAG_VERSION, STORAGES, BagWriter, qos_profile
 
 __all__ = ["BAG_VERSION", "CAMERA_INFO", "COMPRESSED_IMAGE", "IMAGE", "IMAGE_TYPES", "STORAGES",

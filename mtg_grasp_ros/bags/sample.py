@@ -12,17 +12,18 @@ camera above it), so that a bag can be made without the synthetic renderer;
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
 
-from ..settings import LOOKING_DOWN
-from .writer import BagWriter
-from .reader import CAMERA_INFO, IMAGE, TF, TF_MESSAGE, TF_STATIC
 from ..projection import CameraModel, Transform
+from ..settings import LOOKING_DOWN
+from .reader import CAMERA_INFO, IMAGE, TF, TF_MESSAGE, TF_STATIC
+from .writer import BagWriter
 
 #: Where the sample bags start (fixed, so that a bag made twice is the same bag).
 START_NS = 1_700_000_000 * 1_000_000_000
@@ -199,7 +200,7 @@ def synth_table_frames(objects: int = 6, frames_per_object: int = 4, fps: float 
             scene = build_scene(client, sample_object(rng), replace(spec, drop_xy=(0.0, 0.0)))
             for j in range(frames_per_object):
                 d = np.asarray(spec.lighting.direction) + rng.normal(0, 0.1, 3)
-                light = replace(spec.lighting, direction=tuple(float(v) for v in d))
+                light = replace(spec.lighting, direction=(float(d[0]), float(d[1]), float(d[2])))
                 view = render_view(scene, k, t_world_camera, light, label=False)
                 n = i * frames_per_object + j
                 yield CameraFrame(view.rgb, camera, pose, START_NS + int(round(n * 1e9 / fps)))

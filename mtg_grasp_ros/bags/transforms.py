@@ -14,8 +14,15 @@ from rosbags.highlevel import AnyReader
 
 from ..camera_pose import TransformUnavailable
 from ..projection import Transform
-from .reader import TF_MESSAGE, Ros2View, StampIndex, StaticTransforms, find_layout, \
-    iter_messages, stamp_ns
+from .reader import (
+    TF_MESSAGE,
+    Ros2View,
+    StampIndex,
+    StaticTransforms,
+    find_layout,
+    iter_messages,
+    stamp_ns,
+)
 
 
 def transform_of(msg: Any) -> Transform:

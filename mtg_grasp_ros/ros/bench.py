@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import os
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +47,8 @@ def _summary(values: Iterable[float]) -> dict[str, float]:
 
 def _model_path(arg: str, tmp: Path) -> tuple[str, str]:
     """The model to time: the given or bundled file, else GG-CNN2 with random weights whose Q
-    is lifted above 0 so that every frame yields grasps to project and publish."""
+    is lifted above 0 so that every frame yields grasps to project and publish.
+    """
     import torch
 
     from ..model import build_model
@@ -57,8 +60,10 @@ def _model_path(arg: str, tmp: Path) -> tuple[str, str]:
         return path, path
     net = build_model("ggcnn2", None)
     with torch.no_grad():
-        net.heads["q"].bias.fill_(5.0)
-        net.heads["width"].bias.fill_(0.2)
+        for head, value in (("q", 5.0), ("width", 0.2)):
+            bias = net.heads[head].bias
+            assert isinstance(bias, torch.Tensor)
+            bias.fill_(value)
     random_path = tmp / "random_ggcnn2.safetensors"
     save_model(net, random_path)
     return str(random_path), "random weights (no model file found; same network, same cost)"
@@ -179,14 +184,14 @@ def run_bench(args: argparse.Namespace) -> int:
         time.sleep(0.05)
 
     # 1. latency, one frame in flight at a time
-    e2e = []
+    e2e: list[float] = []
     for i in range(args.frames + 20):
         if i == 20:      # the first frames warm caches and the DDS path up
             node.stats.clear_timings()
             e2e.clear()
         key, t_sent = send()
         with arrived:
-            if not arrived.wait_for(lambda: key in received, timeout=10.0):
+            if not arrived.wait_for(partial(operator.contains, received, key), timeout=10.0):
                 print(f"frame {i}: no poses within 10 s", file=sys.stderr)
                 continue
             e2e.append(received[key] - t_sent)

@@ -49,7 +49,8 @@ class FrameSlot:
 
     def put(self, msg: Any) -> bool:
         """Store the newest frame; True when it replaced one still waiting in continuous mode
-        (a dropped frame)."""
+        (a dropped frame).
+        """
         with self._cond:
             self._seq += 1
             dropped = self._frame is not None and self._continuous()

@@ -35,7 +35,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from ..annotate import draw_detection
-from ..camera_pose import StaticCameraPose, TransformSource
+from ..camera_pose import StaticCameraPose
 from ..detector import GraspDetector
 from ..pipeline import STAGES, FrameError, FrameResult, process_frame
 from ..preprocess import ImageError

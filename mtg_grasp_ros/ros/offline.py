@@ -20,20 +20,30 @@ import csv
 import math
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from rclpy.serialization import serialize_message
-
 from rosbags.highlevel import AnyReader
 
 from .. import annotate
-from ..bags import CAMERA_INFO, BagLayout, BagWriter, Ros2View, StampIndex, find_layout, \
-    iter_messages, open_bag, stamp_ns, topic_name
+from ..bags import (
+    CAMERA_INFO,
+    BagLayout,
+    BagWriter,
+    Ros2View,
+    StampIndex,
+    find_layout,
+    iter_messages,
+    open_bag,
+    stamp_ns,
+    topic_name,
+)
 from ..bags.transforms import BagTransforms
 from ..camera_pose import FirstAvailable, StaticCameraPose, TransformSource
 from ..detector import GraspDetector
@@ -106,6 +116,7 @@ class OfflineSummary:
     outputs: list[Path] = field(default_factory=list)
 
     def lines(self, device: str) -> list[str]:
+        """The summary as lines for the log."""
         lat = np.asarray(self.latencies) * 1000.0
         out = [f"images: {self.images}, with a grasp: {self.with_grasp}, "
                f"unusable: {sum(self.skipped.values())}"]
