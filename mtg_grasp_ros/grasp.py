@@ -143,28 +143,68 @@ class GraspFileError(ValueError):
     """A grasp annotation file that cannot be read; the message names the file and line."""
 
 
-def parse_jacquard_line(line: str, path: str | Path = "<string>", lineno: int = 0) -> Grasp:
-    """One ``x;y;theta;opening;jaw_size`` line as a Grasp; errors name file and line."""
-    fields = line.strip().split(";")
-    if len(fields) != 5:
-        raise GraspFileError(f"{path}:{lineno}: expected 5 ';'-separated fields "
-                             f"'x;y;theta_deg;opening;jaw_size', got {line.strip()!r}")
+#: Longest piece of a bad line quoted in an error; the rest is elided (a line may be 20 MB).
+QUOTE_CHARS = 80
+JACQUARD_FIELDS = ("x", "y", "theta_deg", "opening", "jaw_size")
+_BOM = b"\xef\xbb\xbf"
+
+
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``repr`` of ``text`` cut to ``limit`` characters with an ellipsis, for error messages."""
+    text = text.strip()
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def read_ascii_lines(path: str | Path) -> list[tuple[int, str]]:
+    """The numbered, non-blank lines of a plain-ASCII annotation file (CRLF or LF).
+
+    A UTF-8 byte-order mark (what some editors add) is skipped; any other non-ASCII byte is
+    a GraspFileError naming the file, line and column.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
     try:
-        x, y, theta, opening, jaw = (float(f) for f in fields)
-    except ValueError:
-        raise GraspFileError(f"{path}:{lineno}: non-numeric field in {line.strip()!r}") from None
-    if not all(math.isfinite(v) for v in (x, y, theta, opening, jaw)) or opening <= 0 or jaw <= 0:
-        raise GraspFileError(f"{path}:{lineno}: opening and jaw size must be finite and > 0 "
-                             f"in {line.strip()!r}")
+        text = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        lineno = data.count(b"\n", 0, exc.start) + 1
+        raise GraspFileError(f"{path}:{lineno}: non-ASCII byte 0x{data[exc.start]:02x} at "
+                             f"column {exc.start - line_start + 1}; grasp files are plain "
+                             f"ASCII text") from None
+    return [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def parse_jacquard_line(line: str, path: str | Path = "<string>", lineno: int = 0) -> Grasp:
+    """One ``x;y;theta;opening;jaw_size`` line as a Grasp; errors name file, line and field."""
+    fields = line.strip().split(";")
+    where = f"{path}:{lineno}"
+    if len(fields) != 5:
+        raise GraspFileError(f"{where}: expected 5 ';'-separated fields "
+                             f"'x;y;theta_deg;opening;jaw_size', got {len(fields)}: {quote(line)}")
+    values = []
+    for name, text in zip(JACQUARD_FIELDS, fields):
+        try:
+            value = float(text)
+        except ValueError:
+            raise GraspFileError(f"{where}: {name} is not a number: {quote(text)}") from None
+        if not math.isfinite(value):
+            raise GraspFileError(f"{where}: {name} must be finite, got {quote(text)}")
+        values.append(value)
+    x, y, theta, opening, jaw = values
+    for name, value in (("opening", opening), ("jaw_size", jaw)):
+        if value <= 0:
+            raise GraspFileError(f"{where}: {name} must be > 0, got {value:g}")
     return Grasp(x, y, float(wrap_angle(math.radians(theta))), opening, jaw)
 
 
 def read_jacquard_grasps(path: str | Path) -> list[Grasp]:
     """All grasps of a Jacquard ``*_grasps.txt`` file (CRLF or LF; blank lines ignored)."""
     path = Path(path)
-    text = path.read_text(encoding="ascii", errors="strict")
-    grasps = [parse_jacquard_line(line, path, i) for i, line in enumerate(text.splitlines(), 1)
-              if line.strip()]
+    grasps = [parse_jacquard_line(line, path, i) for i, line in read_ascii_lines(path)]
     if not grasps:
         raise GraspFileError(f"{path}: no grasps in file")
     return grasps

@@ -27,6 +27,11 @@ GRASP_MAPS: tuple[str, ...] = ("q", "cos", "sin", "width")
 FILTERS = (16, 16, 32, 16)
 DILATIONS = (2, 4)
 INPUT_SIZE = 300
+#: Sane network input sizes: below 32 px the 11x11 and dilated 5x5 filters see mostly padding;
+#: above 2048 px one forward pass needs tens of GB.
+INPUT_SIZE_RANGE = (32, 2048)
+#: Input channels: grey, RGB or RGB-D.
+INPUT_CHANNELS_RANGE = (1, 4)
 #: A width of 1.0 at the output is this many pixels of the 300 px network input.
 WIDTH_SCALE_PX = 150.0
 
@@ -51,6 +56,11 @@ class ModelConfig:
             raise ValueError(f"mtgcnn needs an auxiliary task in {AUX_TASKS}, got {self.aux!r}")
         if self.upsample not in UPSAMPLES:
             raise ValueError(f"unknown upsampling {self.upsample!r}; expected one of {UPSAMPLES}")
+        for name, (lo, hi) in (("input_size", INPUT_SIZE_RANGE),
+                               ("input_channels", INPUT_CHANNELS_RANGE)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
         if self.input_size % 4:
             raise ValueError(f"input size must be a multiple of 4 (two 2x poolings), "
                              f"got {self.input_size}")

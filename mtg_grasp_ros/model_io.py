@@ -9,6 +9,7 @@ different thing, owned by the training package.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
+from .atomic import atomic_path, remove_stale_temps
 from .model import GraspCNN, ModelConfig, grasp_state_dict
 
 FORMAT = "mtg_grasp/1"
@@ -48,14 +50,64 @@ class ModelMetadata:
 
     @classmethod
     def from_json(cls, text: str, path: Path) -> "ModelMetadata":
+        """Parse and check the metadata; an error names ``path`` and the bad field."""
         try:
             d = json.loads(text)
-            if d.pop("format", None) != FORMAT:
-                raise ModelFileError(f"{path}: unsupported model format, expected {FORMAT!r}")
-            d["config"] = ModelConfig(**d["config"])
-            return cls(**d)
-        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        except json.JSONDecodeError as exc:
             raise ModelFileError(f"{path}: malformed mtg_grasp metadata ({exc})") from None
+        if not isinstance(d, dict):
+            raise ModelFileError(f"{path}: mtg_grasp metadata is not a JSON object")
+        if d.pop("format", None) != FORMAT:
+            raise ModelFileError(f"{path}: unsupported model format, expected {FORMAT!r}")
+        _check_fields(d, _METADATA_FIELDS, "", path)
+        _check_fields(d["config"], _CONFIG_FIELDS, "config.", path)
+        config = d["config"]
+        try:
+            d["config"] = ModelConfig(**config)
+        except ValueError as exc:
+            field_name = next((k for k in config if str(exc).startswith(k)), None)
+            where = f"field 'config.{field_name}'" if field_name else "'config'"
+            raise ModelFileError(f"{path}: metadata {where}: {exc}") from None
+        return cls(**d)
+
+
+# Metadata fields: name -> (accepted JSON types, required). bool is not accepted as int.
+_METADATA_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "config": ((dict,), True), "grasp_only": ((bool,), True),
+    "normalisation": ((str,), False), "trained_on": ((str,), False),
+    "accuracy": ((int, float, type(None)), False), "extra": ((dict,), False)}
+_CONFIG_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "arch": ((str,), True), "aux": ((str, type(None)), True), "upsample": ((str,), True),
+    "input_channels": ((int,), True), "input_size": ((int,), True)}
+
+
+def _check_fields(d: Any, spec: dict[str, tuple[tuple[type, ...], bool]], prefix: str,
+                  path: Path) -> None:
+    """Refuse unknown, missing or ill-typed fields of a metadata object, naming the field."""
+    if not isinstance(d, dict):
+        raise ModelFileError(f"{path}: metadata field '{prefix.rstrip('.')}' must be an object")
+    for key in d:
+        if key not in spec:
+            raise ModelFileError(f"{path}: unknown metadata field '{prefix}{key}'; expected "
+                                 f"some of {sorted(spec)}")
+    for key, (types, required) in spec.items():
+        if key not in d:
+            if required:
+                raise ModelFileError(f"{path}: metadata field '{prefix}{key}' is missing")
+            continue
+        value = d[key]
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ModelFileError(f"{path}: metadata field '{prefix}{key}' must be {names}, "
+                                 f"got {value!r}"[:300])
+    if prefix == "" and d.get("normalisation", NORMALISATION) != NORMALISATION:
+        raise ModelFileError(f"{path}: metadata field 'normalisation' is "
+                             f"{d['normalisation']!r}"[:200] + f"; this project feeds images as "
+                             f"{NORMALISATION!r} only")
+    acc = d.get("accuracy") if prefix == "" else None
+    if acc is not None and not (math.isfinite(acc) and 0.0 <= acc <= 100.0):
+        raise ModelFileError(f"{path}: metadata field 'accuracy' must be a percentage in "
+                             f"0..100 or null, got {acc!r}")
 
 
 def save_model(model: GraspCNN, path: str | Path, *, grasp_only: bool = False,
@@ -67,10 +119,9 @@ def save_model(model: GraspCNN, path: str | Path, *, grasp_only: bool = False,
     meta = ModelMetadata(net.config, grasp_only=grasp_only or not model.has_aux,
                          trained_on=trained_on, accuracy=accuracy, extra=dict(extra or {}))
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={METADATA_KEY: meta.to_json()})
-    tmp.replace(path)
+    remove_stale_temps(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={METADATA_KEY: meta.to_json()})
     return meta
 
 

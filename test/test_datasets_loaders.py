@@ -72,7 +72,7 @@ def test_jacquard_bad_line_names_file_and_line_or_is_skipped(jacquard_samples, t
     lines = grasps.read_bytes().split(b"\r\n")
     lines[2] = b"470.1;253.8;68.2;oops;25.6"
     grasps.write_bytes(b"\r\n".join(lines))
-    with pytest.raises(DatasetError, match=rf"{grasps.name}:3: non-numeric"):
+    with pytest.raises(DatasetError, match=rf"{grasps.name}:3: opening is not a number"):
         open_dataset(tmp_path)
     index = open_dataset(tmp_path, skip_bad=True)
     assert len(index.records) == 1 and len(index.skipped) == 1 and ":3:" in index.skipped[0]
@@ -121,6 +121,27 @@ def test_cornell_generated_files_with_a_nan_row(tmp_path):
     for a, b in zip(got, [g1, g2]):
         np.testing.assert_allclose(a.corners(), b.corners(), atol=1e-3)
         assert a.angle == pytest.approx(b.angle, abs=1e-5)
+
+
+def test_cornell_bom_loads_and_bad_bytes_or_long_lines_are_named(tmp_path):
+    g = Grasp(300.0, 200.0, 0.3, 60.0, 20.0)
+    _write_cornell(tmp_path, "0105", [g.corners()])
+    path = tmp_path / "pcd0105cpos.txt"
+    text = path.read_bytes()
+    path.write_bytes(b"\xef\xbb\xbf" + text)
+    grasps, dropped = read_cornell_grasps(path)
+    assert dropped == 0 and len(grasps) == 1
+    np.testing.assert_allclose(grasps[0].corners(), g.corners(), atol=1e-3)
+    lines = text.split(b"\n")
+    path.write_bytes(b"\n".join(lines[:2] + [b"310 \xb2200"] + lines[3:]))
+    with pytest.raises(GraspFileError, match=r"pcd0105cpos.txt:3: non-ASCII byte 0xb2 at column 5"):
+        read_cornell_grasps(path)
+    with pytest.raises(DatasetError, match=r"pcd0105cpos.txt:3: non-ASCII"):
+        index_cornell(tmp_path)
+    path.write_bytes(b"\n".join(lines[:1] + [b"1 " * 1_000_000] + lines[2:]))
+    with pytest.raises(GraspFileError, match=r"pcd0105cpos.txt:2: expected 'x y'") as err:
+        read_cornell_grasps(path)
+    assert len(str(err.value)) < 400 and "(1999999 characters)" in str(err.value)
 
 
 def test_cornell_malformed_line_names_file_and_line(tmp_path):

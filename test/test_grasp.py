@@ -73,17 +73,59 @@ def test_jacquard_line_round_trip_and_errors(tmp_path):
     assert parse_jacquard_line(format_jacquard_line(g)).angle == pytest.approx(g.angle, abs=1e-6)
     path = tmp_path / "0_x_grasps.txt"
     path.write_bytes(b"1;2;3;4;5\r\n1;2;x;4;5\r\n")
-    with pytest.raises(GraspFileError, match=r"0_x_grasps.txt:2: non-numeric"):
+    with pytest.raises(GraspFileError, match=r"0_x_grasps.txt:2: theta_deg is not a number: 'x'"):
         read_jacquard_grasps(path)
     path.write_bytes(b"1;2;3;4\r\n")
     with pytest.raises(GraspFileError, match=r":1: expected 5"):
         read_jacquard_grasps(path)
     path.write_bytes(b"1;2;3;0;5\r\n")
-    with pytest.raises(GraspFileError, match=r":1: opening and jaw size"):
+    with pytest.raises(GraspFileError, match=r":1: opening must be > 0"):
         read_jacquard_grasps(path)
     write_jacquard_grasps(path, [g, g])
     assert path.read_bytes().count(b"\r\n") == 2
     assert len(read_jacquard_grasps(path)) == 2
+
+
+def test_jacquard_file_with_bom_loads(tmp_path):
+    path = tmp_path / "0_x_grasps.txt"
+    path.write_bytes(b"\xef\xbb\xbf1;2;3;4;5\r\n6;7;8;9;10\r\n")
+    grasps = read_jacquard_grasps(path)
+    assert [(g.x, g.y, g.width, g.jaw) for g in grasps] == [(1, 2, 4, 5), (6, 7, 9, 10)]
+
+
+def test_jacquard_non_ascii_byte_names_file_line_and_column(tmp_path):
+    path = tmp_path / "0_x_grasps.txt"
+    path.write_bytes(b"1;2;3;4;5\r\n6;7;8\xe9;9;10\r\n")
+    with pytest.raises(GraspFileError, match=r"0_x_grasps.txt:2: non-ASCII byte 0xe9 at column 6"):
+        read_jacquard_grasps(path)
+    path.write_bytes(b"\xff\xfe1\x00;\x002\x00")              # UTF-16 text: not ours either
+    with pytest.raises(GraspFileError, match=r"0_x_grasps.txt:1: non-ASCII byte 0xff"):
+        read_jacquard_grasps(path)
+
+
+def test_huge_bad_line_is_quoted_short(tmp_path):
+    path = tmp_path / "0_x_grasps.txt"
+    path.write_bytes(b"1;2;3;4;5\r\n" + b"7" * 20_000_000 + b"\r\n")
+    with pytest.raises(GraspFileError) as err:
+        read_jacquard_grasps(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}:2: expected 5 ';'-separated fields") and len(msg) < 400
+    assert "... (20000000 characters)" in msg
+    path.write_bytes(b"1;2;" + b"x" * 5_000_000 + b";4;5\r\n")
+    with pytest.raises(GraspFileError, match=r":1: theta_deg is not a number") as err:
+        read_jacquard_grasps(path)
+    assert len(str(err.value)) < 400
+
+
+@pytest.mark.parametrize("line, field", [(b"nan;2;3;4;5", "x"), (b"1;inf;3;4;5", "y"),
+                                         (b"1;2;-inf;4;5", "theta_deg"),
+                                         (b"1;2;3;nan;5", "opening"),
+                                         (b"1;2;3;4;NaN", "jaw_size")])
+def test_non_finite_field_is_named(tmp_path, line, field):
+    path = tmp_path / "0_x_grasps.txt"
+    path.write_bytes(b"1;2;3;4;5\r\n" + line + b"\r\n")
+    with pytest.raises(GraspFileError, match=rf"0_x_grasps.txt:2: {field} must be finite"):
+        read_jacquard_grasps(path)
 
 
 def test_real_jacquard_angles_need_no_sign_flip(jacquard_samples):

@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..grasp import Grasp, GraspFileError
+from ..grasp import Grasp, GraspFileError, quote, read_ascii_lines
 from .records import DatasetError, DatasetIndex, Record, grasps_to_array
 
 CPOS = re.compile(r"^pcd(\d+)cpos\.txt$")
@@ -24,8 +24,7 @@ CPOS = re.compile(r"^pcd(\d+)cpos\.txt$")
 def read_cornell_grasps(path: str | Path) -> tuple[list[Grasp], int]:
     """The grasps of a ``cpos`` file and how many rectangles were dropped for NaN corners."""
     path = Path(path)
-    lines = [(i, line.strip()) for i, line in
-             enumerate(path.read_text(encoding="ascii").splitlines(), 1) if line.strip()]
+    lines = [(i, line.strip()) for i, line in read_ascii_lines(path)]
     if len(lines) % 4:
         raise GraspFileError(f"{path}:{lines[-1][0]}: {len(lines)} corner lines, "
                              f"not a multiple of 4 (each rectangle is four 'x y' lines)")
@@ -39,7 +38,7 @@ def read_cornell_grasps(path: str | Path) -> tuple[list[Grasp], int]:
                     raise ValueError
                 pts.append([float(fields[0]), float(fields[1])])
             except ValueError:
-                raise GraspFileError(f"{path}:{lineno}: expected 'x y', got {text!r}") from None
+                raise GraspFileError(f"{path}:{lineno}: expected 'x y', got {quote(text)}") from None
         corners = np.array(pts)
         if not np.isfinite(corners).all():
             dropped += 1

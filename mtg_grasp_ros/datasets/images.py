@@ -7,12 +7,12 @@ Errors name the file. The optional :class:`SourceCache` keeps decoded, downscale
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..atomic import atomic_path
 from .records import DatasetError, Record
 
 
@@ -114,7 +114,6 @@ class SourceCache:
         arrays = {"rgb": rgb, "scale": np.float64(scale)}
         if target is not None:
             arrays["aux"] = target.astype(np.float16)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:   # a file: savez adds no suffix
+            np.savez(f, **arrays)
         return rgb, (None if target is None else arrays["aux"].astype(np.float32)), scale

@@ -10,13 +10,13 @@ comes from the seed alone, and a split is saved as JSON of record ids for later 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from .. import atomic
 from .records import DatasetError, Record
 
 KINDS: tuple[str, ...] = ("image", "object")
@@ -80,12 +80,8 @@ def make_split(records: Sequence[Record], kind: str = "image", k: int = 5, seed:
 
 def save_split(split: Split, path: str | Path) -> None:
     """Write the split as JSON (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"format": FORMAT, **asdict(split)}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(doc, indent=1))
 
 
 def load_split(path: str | Path) -> Split:

@@ -15,10 +15,13 @@ deleted and made again. Runs must not share an output directory concurrently.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +39,8 @@ SUMMARY = "summary.json"
 MAX_ATTEMPTS = 8                    # drops of an object before another object is drawn
 MIN_GRASPS = 3                      # a view with fewer valid labels is dropped again
 _CLIENT: int | None = None          # this process's pybullet client, made on first use
+_PARENT: int | None = None          # a pool worker's parent pid (see _exit_with_parent)
+_PR_SET_PDEATHSIG = 1               # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,24 @@ def generate_object(cfg: GenerateConfig, index: int) -> dict:
     return record
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker when ``parent`` dies, so a killed ``generate``
+    leaves no workers writing. Linux: the kernel sends SIGKILL (prctl PR_SET_PDEATHSIG);
+    elsewhere :func:`_work` checks the parent between jobs."""
+    global _PARENT
+    _PARENT = parent
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:      # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _work(job: tuple[GenerateConfig, int]) -> dict:
+    if _PARENT is not None and os.getppid() != _PARENT:
+        os._exit(1)                 # orphaned (no PDEATHSIG on this system): stop here
     return generate_object(*job)
 
 
@@ -147,7 +169,7 @@ def generate(cfg: GenerateConfig, workers: int = 1, progress: bool = True) -> di
             bar.update()
     else:
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(min(workers, len(todo))) as pool:
+        with ctx.Pool(min(workers, len(todo)), _exit_with_parent, (os.getpid(),)) as pool:
             for record in pool.imap_unordered(_work, [(cfg, i) for i in todo]):
                 made.append(record)
                 bar.update()

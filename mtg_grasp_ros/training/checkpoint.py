@@ -2,18 +2,21 @@
 
 A checkpoint holds only tensors, numbers, strings, lists and dicts, so it loads with
 ``torch.load(weights_only=True)`` (no pickled code runs). It is written to a temporary file
-and renamed over the old one, so an interruption never leaves a half-written checkpoint.
+and renamed over the old one, so an interruption never leaves a half-written checkpoint;
+the temporary files a killed run left (``last.pt.<pid>.tmp``) are removed on the next save
+or load.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ..atomic import atomic_path, remove_stale_temps
 
 FORMAT = "mtg_grasp_checkpoint/1"
 
@@ -23,15 +26,15 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({"format": FORMAT, **state}, tmp)
-    os.replace(tmp, path)
+    """Write ``state`` atomically, first removing temporary files of killed writers."""
+    remove_stale_temps(path)
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
+    remove_stale_temps(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
@@ -42,6 +45,16 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"{path}: not an mtg_grasp training checkpoint "
                               f"(expected format {FORMAT!r})")
     return state
+
+
+def require(state: dict[str, Any], path: str | Path, keys: tuple[str, ...]) -> None:
+    """Refuse a checkpoint that lacks any of ``keys``, naming the file and what is missing."""
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint has no {', '.join(map(repr, missing))} "
+                              f"entr{'y' if len(missing) == 1 else 'ies'} (has "
+                              f"{sorted(map(str, state))}); was it written by "
+                              f"'mtg_grasp train'?")
 
 
 def rng_state() -> dict[str, Any]:

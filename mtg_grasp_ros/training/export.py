@@ -11,7 +11,7 @@ import torch
 
 from ..model import GraspCNN, ModelConfig
 from ..model_io import ModelMetadata, load_model, save_model
-from .checkpoint import load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, require
 from .config import from_dict
 
 
@@ -19,9 +19,14 @@ def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"
                           ) -> tuple[GraspCNN, dict[str, Any]]:
     """The full network of a ``best.pt``/``last.pt`` checkpoint, and the checkpoint."""
     ckpt = load_checkpoint(path, device)
-    cfg = from_dict(ckpt["config"], str(path))
+    require(ckpt, path, ("config", "model", "epoch"))
+    cfg = from_dict(ckpt["config"], f"{path}: 'config'")
     model = GraspCNN(cfg.model)
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: 'model' weights do not fit its config's "
+                              f"{cfg.model.arch} network ({str(exc).splitlines()[0]})") from None
     return model.to(device).eval(), ckpt
 
 

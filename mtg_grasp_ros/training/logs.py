@@ -6,6 +6,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_path
+
 METRICS = "metrics.csv"
 
 
@@ -41,12 +43,10 @@ class RunLog:
         keys: list[str] = []
         for r in self.rows:
             keys += [k for k in r if k not in keys]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
+        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys)
             w.writeheader()
             w.writerows(self.rows)
-        tmp.replace(self.path)
         if self.writer is not None:
             for k, v in values.items():
                 self.writer.add_scalar(k.replace("_", "/", 1), v, epoch)
