@@ -28,4 +28,4 @@ demo: $(STAMP)
 	$(VENV)/bin/mtg_grasp demo --out demo_output
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -204,6 +204,8 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
         if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
             raise ValueError(f"{path}: {key}: expected a 'ros__parameters' mapping")
         for name, value in _flatten(section["ros__parameters"]).items():
+            if name == "use_sim_time" or name.startswith("qos_overrides."):
+                continue           # rclpy's own parameters, which every node has
             try:
                 out[name] = check_value(name, value)
             except ValueError as exc:

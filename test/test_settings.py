@@ -72,6 +72,7 @@ def test_params_file_accepts_the_node_and_wildcard_keys(tmp_path, key):
 def test_specific_node_key_overrides_the_wildcard(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text('"/**":\n  ros__parameters:\n    top_k: 2\n    min_distance: 4\n'
+                 "    use_sim_time: true\n"
                  "grasp_detector:\n  ros__parameters:\n    top_k: 7\n")
     values = parameter_values(f)
     assert values["top_k"] == 7 and values["min_distance"] == 4
