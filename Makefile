@@ -18,11 +18,14 @@ $(STAMP): requirements.txt requirements-node.txt requirements-ros.txt setup.py
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
+# Lint and type-check first (rules and their reasons: pyproject.toml), then the tests.
 test: $(STAMP)
+	$(PY) -m ruff check mtg_grasp_ros test
+	$(PY) -m mypy mtg_grasp_ros
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/mtg_grasp demo --out demo_output
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -33,7 +33,7 @@ setup(
     entry_points={
         "console_scripts": [
             "mtg_grasp = mtg_grasp_ros.cli:main",
-            "grasp_detector = mtg_grasp_ros.node:main",
+            "grasp_detector = mtg_grasp_ros.ros.node:main",
         ],
     },
 )

@@ -7,8 +7,8 @@ replay can be judged at a glance; the video (``cv2.VideoWriter``, mp4v) shows ev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -38,7 +38,8 @@ def draw_detection(rgb: np.ndarray, grasps: Sequence[Grasp],
                    quality_map: np.ndarray | None = None, view: View | None = None,
                    alpha: float = 0.45) -> np.ndarray:
     """:func:`draw_grasps` over Q (network pixels, mapped back through ``view``) as a heat
-    map on the network's window of ``rgb``."""
+    map on the network's window of ``rgb``.
+    """
     out = np.ascontiguousarray(rgb).copy()
     h, w = out.shape[:2]
     if quality_map is not None and view is not None:
@@ -99,14 +100,16 @@ class VideoOut:
 
     def __init__(self, path: str | Path, fps: float, width: int = 640, height: int = 480) -> None:
         self.path, self.size = Path(path), (width, height)
-        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"),
                                        max(1.0, fps), self.size)
         if not self._writer.isOpened():
             raise OSError(f"OpenCV cannot write mp4 video to {path}")
 
     def add(self, rgb: np.ndarray, label: str = "") -> None:
+        """Append one frame (RGB), with an optional label drawn on it."""
         frame = thumbnail(rgb, label, *self.size)
         self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:
+        """Finish and close the video file."""
         self._writer.release()

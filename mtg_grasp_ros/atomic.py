@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def temp_path(path: str | Path) -> Path:

@@ -28,6 +28,9 @@ COMMANDS: list[tuple[str, str, str]] = [
 
 
 def build_parser(load: str | None = None) -> argparse.ArgumentParser:
+    """The ``mtg_grasp`` parser; only the ``load`` command's module is imported and adds its
+    options.
+    """
     parser = argparse.ArgumentParser(prog="mtg_grasp", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module, help_text in COMMANDS:
@@ -40,6 +43,7 @@ def build_parser(load: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command given in ``argv`` (default: sys.argv); its exit code."""
     argv = sys.argv[1:] if argv is None else argv
     names = {name for name, _, _ in COMMANDS}
     command = next((a for a in argv if not a.startswith("-")), None)

@@ -7,9 +7,9 @@ evaluation call the same functions it is made of.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -19,8 +19,7 @@ from .model import GraspCNN
 from .model_io import ModelMetadata, load_model
 from .postprocess import PostprocessConfig, peak_table, rows_to_grasps, smooth_maps
 from .preprocess import View, prepare
-
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+from .settings import DEVICES
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -47,6 +46,7 @@ class Detection:
 
     @property
     def best(self) -> Grasp | None:
+        """The best grasp, or None when none was found."""
         return self.grasps[0] if self.grasps else None
 
 
@@ -54,7 +54,7 @@ class GraspDetector:
     """A grasp-only network loaded once, warmed up, and run image by image."""
 
     def __init__(self, model: GraspCNN | str | Path, device: str = "auto",
-                 post: PostprocessConfig = PostprocessConfig(),
+                 post: PostprocessConfig | None = None,
                  roi: Sequence[int] | None = None) -> None:
         self.device = select_device(device)
         self.metadata: ModelMetadata | None = None
@@ -63,7 +63,7 @@ class GraspDetector:
         else:
             model = (model.grasp_only() if model.has_aux else model).to(self.device).eval()
         self.model = model
-        self.post = post
+        self.post = post or PostprocessConfig()
         self.roi = tuple(roi) if roi is not None else None
         self.input_size = model.config.input_size
 
@@ -78,18 +78,26 @@ class GraspDetector:
             self.detect(blank)
 
     @torch.inference_mode()
-    def detect(self, rgb: np.ndarray, with_quality_map: bool = False) -> Detection:
-        """Grasps in an HxWx3 uint8 RGB image of any size, best first."""
+    def detect(self, rgb: np.ndarray, post: PostprocessConfig | None = None,
+               roi: Sequence[int] | None = None, with_quality_map: bool = False) -> Detection:
+        """Grasps in an HxWx3 uint8 RGB image of any size, best first.
+
+        ``post`` and ``roi`` are this frame's postprocessing and region of interest (``None``:
+        the ones given to the constructor), so that a caller whose settings change at run time
+        passes them per frame instead of changing the detector.
+        """
+        post = self.post if post is None else post
+        roi = self.roi if roi is None else tuple(roi)
         t0 = time.perf_counter()
-        x, view = prepare(rgb, self.input_size, self.roi, self.device)
+        x, view = prepare(rgb, self.input_size, roi, self.device)
         self._sync()
         t1 = time.perf_counter()
         maps = self.model(x)
         self._sync()
         t2 = time.perf_counter()
-        net_grasps = rows_to_grasps(peak_table(maps, self.post), self.post)[0]
+        net_grasps = rows_to_grasps(peak_table(maps, post), post)[0]
         t3 = time.perf_counter()
         grasps = [view.grasp_to_image(g) for g in net_grasps]
-        qmap = smooth_maps(maps, self.post)["q"][0].cpu().numpy() if with_quality_map else None
+        qmap = smooth_maps(maps, post)["q"][0].cpu().numpy() if with_quality_map else None
         timings = {"preprocess": t1 - t0, "network": t2 - t1, "postprocess": t3 - t2}
         return Detection(grasps, net_grasps, view, timings, qmap)

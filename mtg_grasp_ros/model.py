@@ -126,9 +126,11 @@ class GraspCNN(nn.Module):
 
     @property
     def has_aux(self) -> bool:
+        """Whether the network has an auxiliary (depth or saliency) head."""
         return self.config.aux is not None
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output maps (q, cos, sin, width and any auxiliary map) of a batch."""
         features = self.shared(x)
         g = self.grasp(features)
         out = {k: head(g) for k, head in self.heads.items()}
@@ -136,7 +138,7 @@ class GraspCNN(nn.Module):
             out["aux"] = self.aux_head(self.aux(features))
         return out
 
-    def grasp_only(self) -> "GraspCNN":
+    def grasp_only(self) -> GraspCNN:
         """The deployment network: shared layers and grasp branch, no auxiliary weights."""
         cfg = ModelConfig("ggcnn2", None, self.config.upsample, self.config.input_channels,
                           self.config.input_size)
@@ -158,6 +160,7 @@ def build_model(arch: str = "mtgcnn", aux: str | None = "depth", upsample: str =
 
 
 def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters())
 
 

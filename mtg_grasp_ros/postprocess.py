@@ -48,7 +48,8 @@ class PostprocessConfig:
             raise ValueError(f"jaw_ratio must be in (0, 10], got {self.jaw_ratio}")
 
 
-def _gaussian_kernels(sigmas: list[float], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def _gaussian_kernels(sigmas: list[float], device: torch.device,
+                      dtype: torch.dtype) -> torch.Tensor:
     """One 1-D Gaussian per channel, all padded to the longest (radius = 4 sigma, as scipy)."""
     radius = max(int(4.0 * s + 0.5) for s in sigmas)
     x = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
@@ -74,10 +75,10 @@ def gaussian_blur(maps: torch.Tensor, sigmas: list[float]) -> torch.Tensor:
         # The same filter through OpenCV: three to ten times faster than torch's CPU conv.
         arr = maps.detach().contiguous().numpy()
         ks = kernels.numpy()
-        out = np.stack([np.stack([cv2.sepFilter2D(arr[i, j], -1, ks[j], ks[j],
-                                                  borderType=cv2.BORDER_REPLICATE)
-                                  for j in range(c)]) for i in range(arr.shape[0])])
-        return torch.from_numpy(out)
+        filtered = np.stack([np.stack([cv2.sepFilter2D(arr[i, j], -1, ks[j], ks[j],
+                                                       borderType=cv2.BORDER_REPLICATE)
+                                       for j in range(c)]) for i in range(arr.shape[0])])
+        return torch.from_numpy(filtered)
     out = F.conv2d(F.pad(maps, (r, r, 0, 0), mode="replicate"), kernels.view(c, 1, 1, n), groups=c)
     return F.conv2d(F.pad(out, (0, 0, r, r), mode="replicate"), kernels.view(c, 1, n, 1), groups=c)
 

@@ -10,8 +10,8 @@ pixels in training, evaluation and on the robot.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -67,7 +67,7 @@ class View:
 
     @classmethod
     def centre_crop(cls, image_shape: Sequence[int], size: int = INPUT_SIZE,
-                    roi: Sequence[int] | None = None) -> "View":
+                    roi: Sequence[int] | None = None) -> View:
         """The largest centred square of the image, or of ``roi`` = (x, y, width, height)."""
         h, w = int(image_shape[0]), int(image_shape[1])
         x0, y0, rw, rh = (0, 0, w, h) if roi is None else (int(v) for v in roi)
@@ -98,18 +98,22 @@ class View:
         return cv2.invertAffineTransform(self.matrix)
 
     def to_net(self, points: np.ndarray) -> np.ndarray:
+        """Source-image points (..., 2) in network-input pixels."""
         p = np.asarray(points, dtype=np.float64)
         return p @ self.matrix[:, :2].T + self.matrix[:, 2]
 
     def to_image(self, points: np.ndarray) -> np.ndarray:
+        """Network-input points (..., 2) in source-image pixels."""
         inv = self.inverse
         p = np.asarray(points, dtype=np.float64)
         return p @ inv[:, :2].T + inv[:, 2]
 
     def grasp_to_net(self, g: Grasp) -> Grasp:
+        """A source-image grasp in network-input pixels."""
         return g.transformed(self.matrix)
 
     def grasp_to_image(self, g: Grasp) -> Grasp:
+        """A network-input grasp in source-image pixels."""
         return g.transformed(self.inverse)
 
     def crop_box(self) -> tuple[int, int, int] | None:

@@ -16,8 +16,8 @@ So the grasp orientation in the optical frame is a rotation of Φ about z.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -33,7 +33,7 @@ class ProjectionError(ValueError):
 
 # --- rotations ------------------------------------------------------------------------------
 
-def quat_to_matrix(q: Sequence[float]) -> np.ndarray:
+def quat_to_matrix(q: Sequence[float] | np.ndarray) -> np.ndarray:
     """3x3 rotation matrix of a quaternion (x, y, z, w); normalised first."""
     x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
     return np.array([
@@ -57,8 +57,8 @@ def matrix_to_quat(m: np.ndarray) -> np.ndarray:
         q[i] = s / 4
         q[j] = (m[j, i] + m[i, j]) / s
         q[k] = (m[k, i] + m[i, k]) / s
-    q = np.array(q)
-    return q if q[3] >= 0 else -q
+    out = np.array(q)
+    return out if out[3] >= 0 else -out
 
 
 def rpy_to_quat(roll: float, pitch: float, yaw: float) -> np.ndarray:
@@ -94,21 +94,24 @@ class Transform:
                                   f"rotation {self.rotation}")
 
     @classmethod
-    def from_matrix(cls, m: np.ndarray) -> "Transform":
+    def from_matrix(cls, m: np.ndarray) -> Transform:
+        """The transform of a 4x4 homogeneous matrix."""
         m = np.asarray(m, dtype=np.float64)
         return cls(tuple(m[:3, 3].tolist()), tuple(matrix_to_quat(m[:3, :3]).tolist()))
 
     @property
     def matrix(self) -> np.ndarray:
+        """The 4x4 homogeneous matrix."""
         m = np.eye(4)
         m[:3, :3] = quat_to_matrix(self.rotation)
         m[:3, 3] = self.translation
         return m
 
-    def inverse(self) -> "Transform":
+    def inverse(self) -> Transform:
+        """The transform that maps parent points into the child frame."""
         return Transform.from_matrix(np.linalg.inv(self.matrix))
 
-    def __mul__(self, other: "Transform") -> "Transform":
+    def __mul__(self, other: Transform) -> Transform:
         return Transform.from_matrix(self.matrix @ other.matrix)
 
     def apply(self, points: np.ndarray) -> np.ndarray:
@@ -117,6 +120,7 @@ class Transform:
         return np.asarray(points, dtype=np.float64) @ m[:3, :3].T + m[:3, 3]
 
     def rotate(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors (..., 3) of the child frame in the parent frame (rotation only)."""
         return np.asarray(vectors, dtype=np.float64) @ quat_to_matrix(self.rotation).T
 
 
@@ -147,7 +151,7 @@ class CameraModel:
 
     @classmethod
     def from_fov(cls, width: int, height: int, fov_y_deg: float,
-                 frame_id: str = "camera_optical_frame") -> "CameraModel":
+                 frame_id: str = "camera_optical_frame") -> CameraModel:
         """Square pixels, principal point at the image centre, vertical field of view."""
         f = (height / 2.0) / math.tan(math.radians(fov_y_deg) / 2.0)
         return cls(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height, frame_id)
@@ -158,7 +162,7 @@ class CameraModel:
 
     @classmethod
     def from_k(cls, k: Sequence[float], width: int, height: int, frame_id: str = "",
-               distortion: Sequence[float] = ()) -> "CameraModel":
+               distortion: Sequence[float] = ()) -> CameraModel:
         """From a row-major 3x3 K (CameraInfo.k) and the image size."""
         k = [float(v) for v in k]
         if len(k) != 9:
@@ -166,16 +170,17 @@ class CameraModel:
         return cls(k[0], k[4], k[2], k[5], int(width), int(height), frame_id or
                    "camera_optical_frame", tuple(float(d) for d in distortion))
 
-    def scaled_to(self, width: int, height: int) -> "CameraModel":
+    def scaled_to(self, width: int, height: int) -> CameraModel:
         """The same camera for an image resized to ``width`` x ``height``."""
         sx, sy = width / self.width, height / self.height
         return CameraModel(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
                            (self.cy + 0.5) * sy - 0.5, width, height, self.frame_id,
                            self.distortion)
 
-    def rays(self, pixels: np.ndarray) -> np.ndarray:
+    def rays(self, pixels: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
         """Rays (N, 3) through pixels (N, 2), scaled so that z = 1."""
         p = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        xy: np.ndarray
         if any(self.distortion):
             xy = cv2.undistortPoints(p.reshape(-1, 1, 2), self.matrix(),
                                      np.array(self.distortion)).reshape(-1, 2)
@@ -204,7 +209,7 @@ class Plane:
                                                        (*self.normal, self.offset)):
             raise ProjectionError(f"invalid plane: normal {self.normal}, offset {self.offset}")
 
-    def in_frame(self, child_to_parent: Transform) -> "Plane":
+    def in_frame(self, child_to_parent: Transform) -> Plane:
         """This plane (given in the parent frame) expressed in the child frame."""
         n = np.asarray(self.normal, dtype=np.float64)
         n = n / np.linalg.norm(n)
@@ -244,7 +249,7 @@ def depth_at(depth: np.ndarray, u: float, v: float, window: int = 5) -> float:
     return float(np.median(valid))
 
 
-# --- metric grasps ---------------------------------------------------------------------------------
+# --- metric grasps ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class GraspPose:
@@ -257,7 +262,7 @@ class GraspPose:
     pixel: Grasp = field(repr=False)
     depth_m: float                  # distance along the optical axis (camera z) of the centre
 
-    def transformed(self, t: Transform) -> "GraspPose":
+    def transformed(self, t: Transform) -> GraspPose:
         """The same grasp in another frame (``t`` maps this frame into that one)."""
         rot = quat_to_matrix(t.rotation) @ quat_to_matrix(self.orientation)
         return GraspPose(t.apply(self.position), matrix_to_quat(rot), self.width_m,

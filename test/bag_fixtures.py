@@ -7,11 +7,15 @@ from pathlib import Path
 import torch
 
 from mtg_grasp_ros.bags import open_bag, topic_name
+from mtg_grasp_ros.bags.sample import (
+    LOOKING_DOWN,
+    default_camera,
+    toy_table_frames,
+    write_camera_bag,
+)
 from mtg_grasp_ros.model import build_model
 from mtg_grasp_ros.model_io import save_model
 from mtg_grasp_ros.projection import Transform
-from mtg_grasp_ros.sample_bag import LOOKING_DOWN, default_camera, toy_table_frames, \
-    write_camera_bag
 
 
 def make_model(path: Path) -> Path:

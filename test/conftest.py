@@ -18,7 +18,8 @@ ROS1_BAGS = SHARED / "data" / "bags"
 def subprocess_env(**extra: str) -> dict[str, str]:
     """The environment for a subprocess that runs this checkout's code: the repository is put
     in front of PYTHONPATH, not in its place, so that a sourced Humble or Jazzy (whose rclpy is
-    found only through PYTHONPATH) stays visible to the child."""
+    found only through PYTHONPATH) stays visible to the child.
+    """
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     return dict(os.environ, PYTHONPATH=path, **extra)
 

@@ -1,18 +1,21 @@
 """A real rclpy graph for node tests: the node under test plus a test node that publishes
 camera topics and records everything the node publishes, spun by a multi-threaded executor
 in a background thread. Waits end as soon as their condition holds (generous timeouts for a
-loaded machine)."""
+loaded machine).
+"""
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from threading import Thread
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import rclpy
+import ros_scene as sc
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray, PoseStamped
@@ -24,11 +27,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Float32MultiArray
 from visualization_msgs.msg import MarkerArray
 
-from mtg_grasp_ros.node import GraspDetectorNode
 from mtg_grasp_ros.projection import CameraModel
 from mtg_grasp_ros.ros import messages
-
-import ros_scene as sc
+from mtg_grasp_ros.ros.node import GraspDetectorNode
 
 TIMEOUT = 20.0
 OUTPUTS = {"grasp_pose": PoseStamped, "grasp_candidates": PoseArray,
@@ -99,10 +100,10 @@ class Graph:
         """Publish CameraInfo and wait until the node holds exactly it."""
         info = info or messages.camera_info_msg(camera(), self.next_stamp())
         self.pub_info.publish(info)
-        assert self.wait(lambda: self.node._camera_info is not None and
-                         list(self.node._camera_info.k) == list(info.k)
-                         or (np.isnan(info.k).any() and self.node._camera_info is not None and
-                             np.isnan(self.node._camera_info.k).any())), "CameraInfo not received"
+        assert self.wait(lambda: self.node.camera_info is not None and
+                         list(self.node.camera_info.k) == list(info.k)
+                         or (np.isnan(info.k).any() and self.node.camera_info is not None and
+                             np.isnan(self.node.camera_info.k).any())), "CameraInfo not received"
 
     def send_image(self, msg: Image | CompressedImage) -> None:
         (self.pub_compressed if isinstance(msg, CompressedImage) else self.pub_image).publish(msg)

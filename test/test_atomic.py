@@ -15,10 +15,9 @@ from mtg_grasp_ros import atomic
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
     path = tmp_path / "a.json"
     atomic.write_text(path, "old")
-    with pytest.raises(RuntimeError):
-        with atomic.atomic_path(path) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed mid-write")
+    with pytest.raises(RuntimeError), atomic.atomic_path(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-write")
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["a.json"]
 
 

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import subprocess_env
 
 pytest.importorskip("rclpy")
 
-import ros_scene as sc  # noqa: E402
+import ros_scene as sc
 
-from conftest import subprocess_env  # noqa: E402
-from mtg_grasp_ros.node import STAGES  # noqa: E402
+from mtg_grasp_ros.pipeline import STAGES
 
 REPO = Path(__file__).resolve().parents[1]
 

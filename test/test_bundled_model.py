@@ -6,8 +6,8 @@ back through the Jacquard loader (so this is also the generator-to-loader cross-
 
 import cv2
 import pytest
-
 from conftest import REPO
+
 from mtg_grasp_ros.datasets.jacquard import index_jacquard
 from mtg_grasp_ros.detector import GraspDetector
 from mtg_grasp_ros.grasp import is_correct

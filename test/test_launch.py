@@ -3,7 +3,8 @@ the launch defaults, explicit arguments win over the config, the YAML applies in
 string arguments stay strings, use_sim_time reaches the node, and the RViz config follows the
 namespace. Needs launch, launch_ros, ros2launch and the package installed by colcon (skips
 otherwise; ../shared/tools/ros2_overlay.sh provides all of them where ROS 2 is not installed).
-The package's YAML under a namespace with plain ``--params-file`` needs only rclpy."""
+The package's YAML under a namespace with plain ``--params-file`` needs only rclpy.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +23,9 @@ pytest.importorskip("rclpy")
 
 import rclpy  # noqa: E402
 import yaml  # noqa: E402
+from conftest import REPO, subprocess_env  # noqa: E402
 from rcl_interfaces.srv import GetParameters  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-
-from conftest import REPO, subprocess_env  # noqa: E402
 
 LAUNCH_FILE = REPO / "launch" / "grasp_detector.launch.py"
 HAVE_LAUNCH = all(importlib.util.find_spec(m) is not None
@@ -58,7 +58,8 @@ def _launch_module():
 def get_parameters(node_name: str, names: list[str], launch: subprocess.Popen,
                    timeout: float = 90.0) -> dict:
     """Values of ``names`` on the running node ``node_name`` (the GetParameters service, which
-    Humble has; rclpy's AsyncParameterClient is newer)."""
+    Humble has; rclpy's AsyncParameterClient is newer).
+    """
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("launch_test_client", context=ctx)
@@ -73,7 +74,7 @@ def get_parameters(node_name: str, names: list[str], launch: subprocess.Popen,
         rclpy.spin_until_future_complete(node, future, executor=executor, timeout_sec=30.0)
         assert future.done(), "get_parameters did not answer"
         values = {}
-        for name, v in zip(names, future.result().values):
+        for name, v in zip(names, future.result().values, strict=True):
             values[name] = {1: v.bool_value, 2: v.integer_value, 3: v.double_value,
                             4: v.string_value}.get(v.type, f"<type {v.type}>")
         return values
@@ -84,7 +85,8 @@ def get_parameters(node_name: str, names: list[str], launch: subprocess.Popen,
 
 def run_launch(args: list[str], node_name: str, names: list[str], log: Path) -> dict:
     """Start ``ros2 launch mtg_grasp_ros grasp_detector.launch.py ARGS``, read parameters from
-    the node, stop the launch with SIGINT (as Ctrl-C does)."""
+    the node, stop the launch with SIGINT (as Ctrl-C does).
+    """
     with open(log, "w") as out:
         proc = subprocess.Popen(["ros2", "launch", "mtg_grasp_ros", "grasp_detector.launch.py",
                                  *args], stdout=out, stderr=subprocess.STDOUT,
@@ -156,14 +158,15 @@ def test_arguments_stay_strings_with_the_package_config(tmp_path):
 @pytest.mark.slow
 def test_package_yaml_applies_in_a_namespace_with_params_file(tmp_path):
     """The shipped YAML's ``/**/grasp_detector`` key reaches a node started in a namespace
-    (the old key ``grasp_detector:`` was silently ignored there)."""
+    (the old key ``grasp_detector:`` was silently ignored there).
+    """
     doc = yaml.safe_load((REPO / "config" / "grasp_detector.yaml").read_text())
     params = doc["/**/grasp_detector"]["ros__parameters"]
     params.update(top_k=3, target_frame="world", device="cpu")
     params["camera_pose"]["source"] = "static"
     config = tmp_path / "ns.yaml"
     config.write_text(yaml.safe_dump(doc))
-    proc = subprocess.Popen([sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args",
+    proc = subprocess.Popen([sys.executable, "-m", "mtg_grasp_ros.ros.node", "--ros-args",
                              "--params-file", str(config), "-r", "__ns:=/robot1"],
                             cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)

@@ -3,8 +3,13 @@
 import pytest
 import torch
 
-from mtg_grasp_ros.model import GRASP_MAPS, ModelConfig, build_model, count_parameters, \
-    forward_flops
+from mtg_grasp_ros.model import (
+    GRASP_MAPS,
+    ModelConfig,
+    build_model,
+    count_parameters,
+    forward_flops,
+)
 
 
 @pytest.mark.parametrize("upsample", ["transpose", "bilinear"])

@@ -1,5 +1,7 @@
 """Model files: round trip with metadata, grasp-only export, and clear errors."""
 
+from pathlib import Path
+
 import pytest
 import torch
 

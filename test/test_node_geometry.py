@@ -1,5 +1,6 @@
 """The node over a real rclpy graph: the published pose is the geometric truth for the pixel
-the model chose, for each depth source and input path."""
+the model chose, for each depth source and input path.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-import ros_scene as sc  # noqa: E402
-from ros_graph import Graph  # noqa: E402
-from visualization_msgs.msg import Marker  # noqa: E402
+import ros_scene as sc
+from ros_graph import Graph
+from visualization_msgs.msg import Marker
 
-from mtg_grasp_ros.ros import messages  # noqa: E402
+from mtg_grasp_ros.ros import messages
 
 MM = 0.002   # metres: "within a few millimetres"
 
@@ -117,7 +118,7 @@ def test_fixed_and_depth_topic_sources(model):
         depth = np.full((sc.H, sc.W), 520, np.uint16)
         g.pub_depth.publish(messages.rgb_to_image_msg(depth, "camera_optical", g.next_stamp(),
                                                       "16UC1"))
-        assert g.wait(lambda: g.node._depth is not None)
+        assert g.wait(lambda: g.node.depth_msg is not None)
         pose, rows = g.detect()
         u, v = rows[0][2], rows[0][3]
         truth = np.asarray(sc.CAMERA_XYZ) + sc.rotation() @ (sc.ray(u, v) * 0.52)

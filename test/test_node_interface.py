@@ -1,5 +1,6 @@
 """Parameters refused with reasons over the graph, on-request mode through ~/detect, the
-executable as a subprocess, and the launch file and YAML naming only declared parameters."""
+executable as a subprocess, and the launch file and YAML naming only declared parameters.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +12,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import subprocess_env
 
 pytest.importorskip("rclpy")
 yaml = pytest.importorskip("yaml")
 
-import rclpy  # noqa: E402
-import ros_scene as sc  # noqa: E402
-from geometry_msgs.msg import PoseStamped  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
-from ros_graph import TIMEOUT, Graph, camera  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
+import rclpy
+import ros_scene as sc
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from ros_graph import TIMEOUT, Graph, camera
+from std_srvs.srv import Trigger
 
-from conftest import subprocess_env  # noqa: E402
-from mtg_grasp_ros.node import PARAMS, GraspDetectorNode  # noqa: E402
-from mtg_grasp_ros.ros import messages  # noqa: E402
+from mtg_grasp_ros.ros import messages
+from mtg_grasp_ros.ros.node import GraspDetectorNode
+from mtg_grasp_ros.settings import PARAMS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,8 +80,10 @@ def test_bad_parameter_values_are_refused_with_a_reason(model):
         assert set_("roi", [40, 0, 120, 120]).successful
         g.send_info()
         pose, rows = g.detect()
-        assert len(rows) == 4 and g.node.detector.post.sigma_q == 2.0
-        assert g.node.detector.roi == (40, 0, 120, 120)
+        assert len(rows) == 4 and g.node.settings.post.sigma_q == 2.0
+        assert g.node.settings.roi == (40, 0, 120, 120)
+        # the detector got the ROI: every candidate's centre (u, v) lies inside it
+        assert ((rows[:, 2] >= 40) & (rows[:, 2] <= 160) & (rows[:, 3] <= 120)).all(), rows
         assert set_("min_quality", 0.99).successful
         pose, rows = g.detect()
         assert pose is None and rows.shape == (0, 7)
@@ -102,7 +106,7 @@ def test_on_request_mode_runs_only_when_asked(model):
         # the service waits for a frame received after the request, runs it and answers
         assert client.wait_for_service(timeout_sec=TIMEOUT)
         future = client.call_async(Trigger.Request())
-        assert g.wait(lambda: node._requests, timeout=TIMEOUT)
+        assert g.wait(lambda: node.frames.pending_requests, timeout=TIMEOUT)
         time.sleep(0.2)
         assert not future.done()                  # the older frame does not count as fresh
         fresh = g.next_stamp()
@@ -129,7 +133,7 @@ def test_on_request_mode_runs_only_when_asked(model):
 
 def test_executable_runs_as_a_process_and_stops_cleanly(model):
     env = subprocess_env()
-    args = [sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args",
+    args = [sys.executable, "-m", "mtg_grasp_ros.ros.node", "--ros-args",
             "-p", f"model_path:={model}", "-p", "camera_pose.source:=static",
             "-p", "target_frame:=world", "-r", "image:=/cam/image_raw",
             "-r", "camera_info:=/cam/camera_info"]
@@ -216,7 +220,7 @@ def test_launch_file_and_yaml_name_only_declared_parameters(model):
     assert launch_names and launch_names <= declared, launch_names - declared
     for p in PARAMS:                                     # the YAML holds the declared defaults
         got = yaml_values[p.name]
-        if isinstance(p.default, str) or isinstance(p.default, bool):
+        if isinstance(p.default, (str, bool)):
             assert got == p.default, p.name
         else:
             np.testing.assert_allclose(got, p.default, rtol=1e-12, err_msg=p.name)
@@ -224,7 +228,7 @@ def test_launch_file_and_yaml_name_only_declared_parameters(model):
 
 def test_missing_model_stops_start_up_with_a_clear_message(tmp_path):
     missing = tmp_path / "none.safetensors"
-    out = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args", "-p",
+    out = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.ros.node", "--ros-args", "-p",
                           f"model_path:={missing}"], cwd=REPO, capture_output=True, text=True,
                          env=subprocess_env(), timeout=120)
     assert out.returncode == 1

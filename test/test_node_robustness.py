@@ -9,12 +9,12 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-import ros_scene as sc  # noqa: E402
-from ros_graph import Graph, camera  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
+import ros_scene as sc
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.parameter import Parameter
+from ros_graph import Graph, camera
 
-from mtg_grasp_ros.ros import messages  # noqa: E402
+from mtg_grasp_ros.ros import messages
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_bad_inputs_are_counted_and_the_node_survives(model):
         g.expect_bad("no_depth", lambda: g.send_image(_image(g)))
         g.pub_depth.publish(messages.rgb_to_image_msg(np.ones((10, 10), np.float32),
                                                       "camera_optical", g.next_stamp(), "32FC1"))
-        assert g.wait(lambda: node._depth is not None)
+        assert g.wait(lambda: node.depth_msg is not None)
         g.expect_bad("bad_depth", lambda: g.send_image(_image(g)))
         assert node.set_parameters([Parameter("depth_source", value="plane")])[0].successful
 
@@ -98,7 +98,7 @@ def test_bad_inputs_are_counted_and_the_node_survives(model):
         truth, _ = sc.table_point(rows[0][2], rows[0][3])
         assert np.linalg.norm(np.array([pose.pose.position.x, pose.pose.position.y,
                                         pose.pose.position.z]) - truth) < 0.002
-        assert node._worker.is_alive()
+        assert node.worker_alive
         # diagnostics report every reason with its count
         g.got["diagnostics"].clear()
         values, status = _diagnostics(g)
@@ -152,7 +152,7 @@ def test_only_the_newest_frame_is_processed_and_drops_are_counted(model):
         assert g.wait(lambda: node.counts["received"] >= 7)
         gate.set()
         assert g.wait(lambda: len(g.got["grasp_candidates"]) >= 2)
-        assert g.wait(lambda: node._slot is None)
+        assert g.wait(lambda: not node.frames.waiting)
         got = [c.header.stamp for c in g.got["grasp_candidates"]]
         assert got == [stamps[0], stamps[-1]]      # the frame in flight, then the newest only
         assert node.counts["dropped"] == 4
@@ -178,7 +178,7 @@ def test_an_inference_failure_is_counted_and_the_next_frame_works(model):
         assert "illegal memory access" in values["last_error.inference_error"]
         node.detector.detect = original
         pose, rows = g.detect()
-        assert pose is not None and node._worker.is_alive()
+        assert pose is not None and node.worker_alive
         # once frames are good again, the level returns to OK (the count stays)
         assert g.wait(lambda: g.got["diagnostics"] and
                       g.got["diagnostics"][-1].status[0].level == DiagnosticStatus.OK)

@@ -13,13 +13,13 @@ import pytest
 pytest.importorskip("rclpy")
 tf2_ros = pytest.importorskip("tf2_ros")
 
-import ros_scene as sc  # noqa: E402
-from geometry_msgs.msg import TransformStamped  # noqa: E402
-from ros_graph import Graph  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
+import ros_scene as sc
+from geometry_msgs.msg import TransformStamped
+from rclpy.parameter import Parameter
+from ros_graph import Graph
 
-from mtg_grasp_ros.projection import Transform, rpy_to_quat  # noqa: E402
-from mtg_grasp_ros.ros import messages  # noqa: E402
+from mtg_grasp_ros.projection import Transform, rpy_to_quat
+from mtg_grasp_ros.ros import messages
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from mtg_grasp_ros.postprocess import PostprocessConfig, find_grasps, gaussian_blur, \
-    peak_table, smooth_maps
+from mtg_grasp_ros.postprocess import (
+    PostprocessConfig,
+    find_grasps,
+    gaussian_blur,
+    peak_table,
+    smooth_maps,
+)
 
 
 def planted(peaks, size=300, background_angle=0.0):
@@ -96,6 +101,7 @@ def test_config_validation():
 
 def test_max_filter_equals_square_max_pooling():
     import torch.nn.functional as F
+
     from mtg_grasp_ros.postprocess import max_filter
 
     x = torch.randn(2, 3, 37, 41)

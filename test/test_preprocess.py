@@ -42,7 +42,8 @@ def test_warp_matches_the_view_mapping():
     view = View.centre_crop(img.shape, 300)
     out = warp(img, view)
     ys, xs = np.nonzero(out[:, :, 0] > 0)
-    centre = np.array([np.average(xs, weights=out[ys, xs, 0]), np.average(ys, weights=out[ys, xs, 0])])
+    weights = out[ys, xs, 0]
+    centre = np.array([np.average(xs, weights=weights), np.average(ys, weights=weights)])
     np.testing.assert_allclose(centre, view.to_net([[700, 400]])[0], atol=0.5)
 
 
@@ -77,7 +78,8 @@ def test_prepare_any_size():
     assert x.shape == (1, 3, 300, 300) and view.side == 123
 
 
-@pytest.mark.parametrize("enc,shape", [("rgb8", (8, 8, 3)), ("bgr8", (8, 8, 3)), ("rgba8", (8, 8, 4)),
+@pytest.mark.parametrize("enc,shape", [("rgb8", (8, 8, 3)), ("bgr8", (8, 8, 3)),
+                                       ("rgba8", (8, 8, 4)),
                                        ("bgra8", (8, 8, 4)), ("mono8", (8, 8))])
 def test_to_rgb_encodings(enc, shape):
     img = np.zeros(shape, np.uint8)

@@ -6,9 +6,22 @@ import numpy as np
 import pytest
 
 from mtg_grasp_ros.grasp import Grasp
-from mtg_grasp_ros.projection import CameraModel, DepthSource, Plane, ProjectionError, \
-    Transform, depth_at, grasp_to_pose, intersect_plane, matrix_to_quat, metric_width, \
-    project_grasps, quat_to_matrix, quat_to_rpy, rpy_to_quat
+from mtg_grasp_ros.projection import (
+    CameraModel,
+    DepthSource,
+    Plane,
+    ProjectionError,
+    Transform,
+    depth_at,
+    grasp_to_pose,
+    intersect_plane,
+    matrix_to_quat,
+    metric_width,
+    project_grasps,
+    quat_to_matrix,
+    quat_to_rpy,
+    rpy_to_quat,
+)
 
 CAM = CameraModel(600.0, 600.0, 320.0, 240.0, 640, 480, "cam_optical")
 

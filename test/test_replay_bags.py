@@ -7,13 +7,21 @@ import math
 import numpy as np
 import pytest
 import yaml
-
 from bag_fixtures import make_bag, read_topic
 from conftest import ROS1_BAGS
-from mtg_grasp_ros.bags import CAMERA_INFO, Ros2View, StampIndex, StaticTransforms, \
-    camera_info_for, find_layout, open_bag, BagError
+
+from mtg_grasp_ros.bags import (
+    CAMERA_INFO,
+    BagError,
+    Ros2View,
+    StampIndex,
+    StaticTransforms,
+    camera_info_for,
+    find_layout,
+    open_bag,
+)
+from mtg_grasp_ros.bags.sample import LOOKING_DOWN, START_NS
 from mtg_grasp_ros.projection import Transform
-from mtg_grasp_ros.sample_bag import LOOKING_DOWN, START_NS
 
 
 def test_camera_info_beside_image_topic():

@@ -12,18 +12,26 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-from rosgraph_msgs.msg import Clock  # noqa: E402
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
+from bag_fixtures import make_bag, read_topic
+from conftest import REPO, ROS1_BAGS, subprocess_env
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import String
 
-from bag_fixtures import make_bag, read_topic  # noqa: E402
-from conftest import REPO, ROS1_BAGS, subprocess_env  # noqa: E402
-from mtg_grasp_ros.bag_writer import BagWriter  # noqa: E402
-from mtg_grasp_ros.bags import IMAGE, TF_MESSAGE, TF_STATIC  # noqa: E402
-from mtg_grasp_ros.ros.replay import BagPlayer, ReplayOptions, qos_for  # noqa: E402
-from mtg_grasp_ros.sample_bag import LOOKING_DOWN, image_msg, tf_msg, \
-    toy_table_frames  # noqa: E402
+from mtg_grasp_ros.bags import (
+    IMAGE,
+    TF_MESSAGE,
+    TF_STATIC,
+    BagWriter,
+)
+from mtg_grasp_ros.bags.sample import (
+    LOOKING_DOWN,
+    image_msg,
+    tf_msg,
+    toy_table_frames,
+)
+from mtg_grasp_ros.ros.replay import BagPlayer, ReplayOptions, qos_for
 
 pytestmark = pytest.mark.ros
 LATCHED = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,

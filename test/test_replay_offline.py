@@ -13,16 +13,36 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from bag_fixtures import make_bag, make_model, read_topic  # noqa: E402
-from conftest import REPO, ROS1_BAGS, subprocess_env  # noqa: E402
-from mtg_grasp_ros.bag_writer import BagWriter  # noqa: E402
-from mtg_grasp_ros.projection import Transform  # noqa: E402
-from mtg_grasp_ros.bags import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, open_bag  # noqa: E402
-from mtg_grasp_ros.ros.messages import grasp_info_rows  # noqa: E402
-from mtg_grasp_ros.ros.offline import CSV_COLUMNS, INFO, POSE, POSES, MARKERS, \
-    OfflineConfig, run_offline  # noqa: E402
-from mtg_grasp_ros.sample_bag import CameraFrame, LOOKING_DOWN, camera_info_msg, \
-    default_camera, image_msg, toy_table_frames, write_camera_bag  # noqa: E402
+from bag_fixtures import make_bag, make_model, read_topic
+from conftest import REPO, ROS1_BAGS, subprocess_env
+
+from mtg_grasp_ros.bags import (
+    CAMERA_INFO,
+    COMPRESSED_IMAGE,
+    IMAGE,
+    BagWriter,
+    open_bag,
+)
+from mtg_grasp_ros.bags.sample import (
+    LOOKING_DOWN,
+    CameraFrame,
+    camera_info_msg,
+    default_camera,
+    image_msg,
+    toy_table_frames,
+    write_camera_bag,
+)
+from mtg_grasp_ros.projection import Transform
+from mtg_grasp_ros.ros.messages import grasp_info_rows
+from mtg_grasp_ros.ros.offline import (
+    CSV_COLUMNS,
+    INFO,
+    MARKERS,
+    POSE,
+    POSES,
+    OfflineConfig,
+    run_offline,
+)
 
 OUTPUTS = (POSE, POSES, INFO, MARKERS)
 
@@ -62,7 +82,7 @@ def check_result(bag: Path, out: Path) -> list[dict[str, str]]:
         [(int(r["stamp_sec"]), int(r["stamp_nanosec"])) for r in ok]
     best = read_topic(out / "grasps", POSE)
     assert len(best) == sum(r["status"] == "ok" for r in rows)
-    for (_, p, _), r in zip(best, [r for r in rows if r["status"] == "ok"]):
+    for (_, p, _), r in zip(best, [r for r in rows if r["status"] == "ok"], strict=True):
         assert p.header.frame_id == r["frame_id"]
         assert (p.pose.position.x, p.pose.position.z) == pytest.approx(
             (float(r["x"]), float(r["z"])), abs=1e-5)
@@ -78,11 +98,13 @@ def test_real_ros1_bags_process_offline(tmp_path, model, name):
     bag = ROS1_BAGS / name
     if not bag.is_file():
         pytest.skip(f"{bag} not found")
-    cfg = OfflineConfig(model, depth_source="fixed", fixed_distance=0.8, target_frame="raspicam")
+    cfg = OfflineConfig.create(model, overrides={"depth_source": "fixed", "fixed_distance": 0.8,
+                                                 "target_frame": "raspicam"})
     summary = run_offline(bag, tmp_path / "out", cfg, log=lambda s: None)
     rows = check_result(bag, tmp_path / "out")
     assert summary.images == len(rows) and not summary.skipped
-    assert dict(summary.pose_sources) == {"target frame = optical frame": len(rows)}
+    # target frame = optical frame: the identity, from the bag's (empty) transform tree
+    assert dict(summary.pose_sources) == {"bag /tf + /tf_static": len(rows)}
     assert all(r["status"] == "ok" for r in rows)
     # fixed depth in the camera's own frame: the centre lies 0.8 m from the camera
     r = rows[0]
@@ -102,7 +124,7 @@ def test_cli_offline_on_ros1_bag_with_video(tmp_path, model):
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "images: 1, with a grasp: 1, unusable: 0" in r.stdout
-    assert "camera pose from --camera-xyz/--camera-rpy: 1 frames" in r.stdout
+    assert "camera pose from static: 1 frames" in r.stdout
     (row,) = check_result(bag, out)
     assert float(row["depth_m"]) == pytest.approx(0.7) and float(row["z"]) == pytest.approx(0)
     assert (out / "grasps" / "grasps.mcap").is_file()
@@ -113,10 +135,10 @@ def test_cli_offline_on_ros1_bag_with_video(tmp_path, model):
 def test_generated_bag_twice_gives_identical_grasps(tmp_path, model):
     high = Transform((0.05, 0.0, 0.45), LOOKING_DOWN.rotation)   # 0.45 m above the table
     bag = make_bag(tmp_path / "bag", frames=6, pose=high)
-    cfg = OfflineConfig(model, top_k=3)
+    cfg = OfflineConfig.create(model, overrides={"top_k": 3})
     for run in ("a", "b"):
         summary = run_offline(bag, tmp_path / run, cfg, log=lambda s: None)
-        assert dict(summary.pose_sources) == {"bag /tf_static": 6}
+        assert dict(summary.pose_sources) == {"bag /tf + /tf_static": 6}
     rows = check_result(bag, tmp_path / "a")
     assert (tmp_path / "a" / "grasps.csv").read_bytes() == \
         (tmp_path / "b" / "grasps.csv").read_bytes()
@@ -138,25 +160,37 @@ def test_generated_bag_twice_gives_identical_grasps(tmp_path, model):
 
 def test_camera_pose_option_and_grasp_height(tmp_path, model):
     bag = make_bag(tmp_path / "bag", frames=2)
-    pose = Transform((0.0, 0.0, 0.8), LOOKING_DOWN.rotation)
-    cfg = OfflineConfig(model, camera_pose=pose, grasp_height=0.05, plane_normal=(0.0, 0.0, 2.0),
-                        plane_offset=-0.2)      # 2 z = -0.2: the table at z = -0.1
+    cfg = OfflineConfig.create(model, overrides={
+        "camera_pose.source": "static", "camera_pose.xyz": [0.0, 0.0, 0.8],
+        "grasp_height": 0.05, "plane.normal": [0.0, 0.0, 2.0],
+        "plane.offset": -0.2})      # 2 z = -0.2: the table at z = -0.1
     summary = run_offline(bag, tmp_path / "out", cfg, log=lambda s: None)
-    assert dict(summary.pose_sources) == {"--camera-xyz/--camera-rpy": 2}
+    assert dict(summary.pose_sources) == {"static": 2}
     rows = check_result(bag, tmp_path / "out")
     assert all(float(r["z"]) == pytest.approx(-0.05, abs=1e-6) for r in rows)
     assert all(float(r["depth_m"]) == pytest.approx(0.85, abs=1e-6) for r in rows)
 
 
 def test_default_pose_and_rejected_wide_grasps(tmp_path, model):
-    """No pose in the bag: the node's static default; every grasp too wide: 'no grasp',
-    with the node's empty candidate messages still written and no best pose."""
+    """No pose in the bag: the static pose; every grasp too wide: 'no grasp', with the node's
+    empty candidate messages still written and no best pose.
+    """
+    import torch
+
+    from mtg_grasp_ros.model import build_model
+    from mtg_grasp_ros.model_io import save_model
+
+    torch.manual_seed(0)
+    wide = build_model("ggcnn2", None)
+    with torch.no_grad():
+        wide.heads["width"].bias.fill_(0.5)          # grasps tens of pixels wide
+    save_model(wide, tmp_path / "wide.safetensors")
     bag = tmp_path / "bag"
     write_camera_bag(bag, toy_table_frames(2, camera=default_camera(160, 120)),
                      world_frame="table")
-    summary = run_offline(bag, tmp_path / "out", OfflineConfig(model, max_opening=-1.0),
-                          log=lambda s: None)
-    assert list(summary.pose_sources) == ["the node's default static pose (0 0 0.6, looking down)"]
+    cfg = OfflineConfig.create(tmp_path / "wide.safetensors", overrides={"max_opening": 0.001})
+    summary = run_offline(bag, tmp_path / "out", cfg, log=lambda s: None)
+    assert list(summary.pose_sources) == ["static"]     # the bag's tree lacks base_link
     rows = check_result(bag, tmp_path / "out")
     assert [r["status"] for r in rows] == ["no grasp"] * 2 and summary.with_grasp == 0
     assert [len(m.poses) for _, m, _ in read_topic(tmp_path / "out" / "grasps", POSES)] == [0, 0]
@@ -188,10 +222,11 @@ def test_unusable_frames_are_counted_not_fatal(tmp_path, model):
                                           data=np.frombuffer(b"\xff\xd8 not a jpeg", np.uint8))
         bag.write_msg("/cam/image/compressed", t + 4, jpeg)
         bag.write_msg("/nocam/image_raw", t + 5, image_msg(ts, frames[1]))
-    summary = run_offline(tmp_path / "bad", tmp_path / "out", OfflineConfig(model),
+    summary = run_offline(tmp_path / "bad", tmp_path / "out", OfflineConfig.create(model),
                           log=lambda s: None)
     rows = check_result(tmp_path / "bad", tmp_path / "out")
     status = [r["status"] for r in rows]
-    assert status[0] == "ok" and status[4] == "no camera_info"
+    assert status[0] == "ok" and status[4].startswith("no_camera_info:")
+    assert status[1].startswith("unsupported_encoding:")
     assert "16UC1" in status[1] and "step" in status[2] and "cannot be decoded" in status[3]
     assert summary.images == 5 and sum(summary.skipped.values()) == 4

@@ -1,6 +1,7 @@
 """The requirements files: the node's runtime apart from the tools', pinned for Python 3.10
 (Humble), 3.11 (this project's CI) and 3.12 (Jazzy). Whether the pins have wheels needs the
-package index: tools/check_wheels.py (run by hand, see README "On a robot")."""
+package index: tools/check_wheels.py (run by hand, see README "On a robot").
+"""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ ALL = REPO / "requirements.txt"
 PYTHONS = ["3.10", "3.11", "3.12"]
 TOOLS_ONLY = {"matplotlib", "pillow", "pybullet", "tensorboard", "onnx", "tqdm", "pytest"}
 # what the node, `mtg_grasp demo` and `mtg_grasp replay` import
-NODE_MODULES = ["mtg_grasp_ros.node", "mtg_grasp_ros.ros.demo", "mtg_grasp_ros.ros.replay",
+NODE_MODULES = ["mtg_grasp_ros.ros.node", "mtg_grasp_ros.ros.demo", "mtg_grasp_ros.ros.replay",
                 "mtg_grasp_ros.commands.demo", "mtg_grasp_ros.commands.replay"]
 
 
@@ -76,7 +77,8 @@ def _closure(names: set[str]) -> set[str]:
 
 def test_what_the_node_imports_is_in_the_node_requirements():
     """Import the node's modules in a fresh interpreter; every third-party distribution that got
-    loaded must come from requirements-node.txt (or what its pins pull in) or from ROS."""
+    loaded must come from requirements-node.txt (or what its pins pull in) or from ROS.
+    """
     code = ("import sys, importlib, importlib.metadata as md\n"
             f"for m in {NODE_MODULES!r}: importlib.import_module(m)\n"
             "dists = md.packages_distributions()\n"

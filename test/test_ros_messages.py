@@ -9,14 +9,21 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from builtin_interfaces.msg import Time  # noqa: E402
-from visualization_msgs.msg import Marker  # noqa: E402
+from builtin_interfaces.msg import Time
+from visualization_msgs.msg import Marker
 
-from mtg_grasp_ros.grasp import Grasp  # noqa: E402
-from mtg_grasp_ros.preprocess import ImageError  # noqa: E402
-from mtg_grasp_ros.projection import CameraModel, DepthSource, Plane, ProjectionError, \
-    Transform, project_grasps, rpy_to_quat  # noqa: E402
-from mtg_grasp_ros.ros import messages as m  # noqa: E402
+from mtg_grasp_ros.grasp import Grasp
+from mtg_grasp_ros.preprocess import ImageError
+from mtg_grasp_ros.projection import (
+    CameraModel,
+    DepthSource,
+    Plane,
+    ProjectionError,
+    Transform,
+    project_grasps,
+    rpy_to_quat,
+)
+from mtg_grasp_ros.ros import messages as m
 
 STAMP = Time(sec=12, nanosec=345)
 CAM = CameraModel(500.0, 500.0, 159.5, 119.5, 320, 240, "cam")
@@ -125,7 +132,7 @@ def test_compressed_round_trip():
     jpg = m.compressed_to_rgb(m.rgb_to_compressed_msg(rgb, "cam", STAMP, "jpeg"))
     assert np.abs(jpg.astype(int) - rgb).mean() < 5
     bad = m.rgb_to_compressed_msg(rgb, "cam", STAMP)
-    bad.data = bytes(b"not a jpeg")
+    bad.data = b"not a jpeg"
     with pytest.raises(ImageError):
         m.compressed_to_rgb(bad)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mtg_grasp_ros.bags import CAMERA_INFO, IMAGE, TF_STATIC, find_layout, is_latched, open_bag
-from mtg_grasp_ros.sample_bag import synth_table_frames
+from mtg_grasp_ros.bags.sample import synth_table_frames
 
 SAMPLE = Path(__file__).resolve().parents[1] / "bags" / "sample_table"
 
@@ -42,7 +42,7 @@ def test_synth_frames_are_deterministic_and_static():
     a = list(synth_table_frames(objects=1, frames_per_object=2, width=64, height=48, seed=3))
     b = list(synth_table_frames(objects=1, frames_per_object=2, width=64, height=48, seed=3))
     assert len(a) == 2
-    for fa, fb in zip(a, b):
+    for fa, fb in zip(a, b, strict=True):
         assert np.array_equal(fa.rgb, fb.rgb) and fa.stamp_ns == fb.stamp_ns
     assert a[0].camera_pose == a[1].camera_pose
     assert a[1].stamp_ns - a[0].stamp_ns == 100_000_000

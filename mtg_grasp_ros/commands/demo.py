@@ -6,25 +6,33 @@ import argparse
 import json
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from .replay import add_node_parameter_arguments, parameter_overrides
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bag", type=Path, default=REPO / "bags" / "sample_table",
-                   help="bag to replay (default: the bundled sample bag)")
-    p.add_argument("--model", type=Path,
-                   default=REPO / "models" / "mtgcnn_p_depth_synth.safetensors",
-                   help="model file (default: the bundled model)")
+    """Bag, model, output folder, rate, and the node's parameters (``--params-file``, ``-p``)."""
+    p.add_argument("--bag", type=Path, default=None,
+                   help="bag to replay (default: the bundled sample bag, bags/sample_table)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="model file (default: the params file's model_path, else the bundled "
+                        "model)")
     p.add_argument("--out", type=Path, default=Path("demo_output"),
                    help="folder for the annotated frames, the node's log and summary.json")
     p.add_argument("--rate", type=float, default=1.0, help="replay speed factor")
-    p.add_argument("--target-frame", default="base_link")
+    add_node_parameter_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the demo and write ``summary.json``; exit 1 when the node processed no frame."""
+    from ..resources import sample_bag
     from ..ros.demo import run_demo
 
-    result = run_demo(args.bag, args.model, args.out, args.rate, args.target_frame)
+    overrides = parameter_overrides(args)
+    overrides.pop("camera_pose.source", None)     # the demo places the camera from the bag
+    overrides.pop("camera_pose.xyz", None)
+    overrides.pop("camera_pose.rpy", None)
+    result = run_demo(args.bag or sample_bag(), args.model, args.out, args.rate,
+                      params_file=args.params_file, overrides=overrides)
     summary = result.summary()
     (args.out / "summary.json").write_text(json.dumps({**summary, "grasps": result.rows},
                                                       indent=1))

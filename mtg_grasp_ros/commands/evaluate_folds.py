@@ -16,6 +16,7 @@ TABLE_ORDER = list(PAPER)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The command's options."""
     p.add_argument("runs", nargs="+", type=Path, help="run directories (each with test.json)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
 
@@ -43,6 +44,7 @@ def table(runs: list[Path]) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command; its exit code."""
     try:
         rows = table(args.runs)
     except (OSError, ValueError, KeyError) as exc:

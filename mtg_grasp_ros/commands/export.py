@@ -9,6 +9,7 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The command's options."""
     p.add_argument("--checkpoint", type=Path, required=True, help="best.pt or last.pt of a run")
     p.add_argument("--out", type=Path, required=True,
                    help="models/NAME: writes NAME.safetensors (and NAME.onnx with --onnx)")
@@ -16,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command; its exit code."""
     from ..training.checkpoint import CheckpointError
     from ..training.export import export
 

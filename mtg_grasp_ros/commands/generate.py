@@ -9,6 +9,7 @@ from ..synth.generate import GenerateConfig, format_summary, generate
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The command's options."""
     p.add_argument("--out", required=True, help="output directory (resumed if it exists)")
     p.add_argument("--objects", type=int, required=True, help="number of objects (directories)")
     p.add_argument("--views", type=int, default=4, help="views (drops) per object")
@@ -24,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command; its exit code."""
     if args.objects < 1 or args.views < 1 or args.size < 32:
         raise SystemExit("generate: --objects and --views must be >= 1 and --size >= 32")
     cfg = GenerateConfig(args.out, args.objects, args.views, args.seed, args.size, args.verify,

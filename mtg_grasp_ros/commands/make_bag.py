@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
 
-from ..bag_writer import STORAGES
+from ..bags.writer import STORAGES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The command's options."""
     p.add_argument("out", type=Path, help="rosbag2 folder to create (must not exist)")
     p.add_argument("--source", choices=("synth", "toy"), default="synth",
                    help="synth: objects rendered by the synthetic data engine (pybullet); "
@@ -25,16 +27,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sample_bag import default_camera, synth_table_frames, toy_table_frames, \
-        write_camera_bag
+    """Write the bag; exit code 0."""
+    from ..bags.sample import (
+        CameraFrame,
+        default_camera,
+        synth_table_frames,
+        toy_table_frames,
+        write_camera_bag,
+    )
 
     if args.frames < 1 or args.fps <= 0:
         raise SystemExit("--frames must be >= 1 and --fps > 0")
+    width, height = args.size
+    frames: Iterable[CameraFrame]
     if args.source == "synth":
-        frames = islice(synth_table_frames(-(-args.frames // 4), 4, args.fps, *args.size,
+        frames = islice(synth_table_frames(-(-args.frames // 4), 4, args.fps, width, height,
                                            seed=args.seed), args.frames)
     else:
-        frames = toy_table_frames(args.frames, args.fps, default_camera(*args.size),
+        frames = toy_table_frames(args.frames, args.fps, default_camera(width, height),
                                   seed=args.seed)
     n = write_camera_bag(args.out, frames, args.world_frame, storage=args.storage)
     size = sum(f.stat().st_size for f in args.out.iterdir())

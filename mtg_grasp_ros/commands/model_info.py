@@ -5,11 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..model import ARCHS, AUX_TASKS, INPUT_SIZE, UPSAMPLES, build_model, count_parameters, \
-    forward_flops
+from ..model import (
+    ARCHS,
+    AUX_TASKS,
+    INPUT_SIZE,
+    UPSAMPLES,
+    build_model,
+    count_parameters,
+    forward_flops,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The command's options."""
     p.add_argument("--arch", choices=ARCHS, default="mtgcnn")
     p.add_argument("--aux", choices=AUX_TASKS, default="depth",
                    help="auxiliary task of mtgcnn (ignored for ggcnn2)")
@@ -32,6 +40,7 @@ def model_info(arch: str, aux: str | None, upsample: str, size: int) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command; its exit code."""
     info = model_info(args.arch, args.aux, args.upsample, args.size)
     if args.json:
         print(json.dumps(info))

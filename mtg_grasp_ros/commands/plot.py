@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The command's options."""
     sub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     c = sub.add_parser("curves", help="validation accuracy per epoch of several runs (Fig. 6)")
     c.add_argument("runs", nargs="+", type=Path, help="run directories (with metrics.csv)")
@@ -25,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command; its exit code."""
     from ..training import plots
 
     try:

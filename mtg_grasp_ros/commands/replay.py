@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
+from typing import Any
 
-from ..bag_writer import STORAGES
-from ..projection import DEPTH_SOURCES, Transform, rpy_to_quat
+from ..bags.writer import STORAGES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The live and offline options; offline node parameters come from ``--params-file``."""
     p.add_argument("bag", type=Path, help="rosbag2 folder (sqlite3 or mcap) or ROS 1 .bag file")
     p.add_argument("--topics", nargs="+", default=[], metavar="TOPIC",
                    help="only these topics (live: any topic; offline: image topics)")
@@ -28,50 +28,68 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     off = p.add_argument_group("offline processing")
     off.add_argument("--offline", action="store_true", help="run the detector, no ROS graph")
     off.add_argument("--out", type=Path, help="result folder (offline)")
-    off.add_argument("--model", type=Path, help="model file (.safetensors) (offline)")
-    off.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    node = p.add_argument_group("offline: the node's parameters (config/grasp_detector.yaml)")
-    node.add_argument("--target-frame", default="base_link",
-                      help="frame of the output poses and of the support plane")
-    node.add_argument("--depth-source", choices=[d for d in DEPTH_SOURCES if d != "depth_topic"],
-                      default="plane")
-    node.add_argument("--plane-normal", type=float, nargs=3, default=(0.0, 0.0, 1.0),
-                      metavar=("NX", "NY", "NZ"),
-                      help="support plane normal . p = offset, in the target frame")
-    node.add_argument("--plane-offset", type=float, default=0.0)
-    node.add_argument("--grasp-height", type=float, default=0.0,
-                      help="metres above the plane of the grasp centre")
-    node.add_argument("--fixed-distance", type=float, default=0.5,
-                      help="metres along the ray (depth source fixed)")
-    node.add_argument("--camera-xyz", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
-                      help="static pose of the optical frame in the target frame (m); default: "
-                           "the bag's /tf_static, else 0 0 0.6 with rpy pi 0 0 (looking down)")
-    node.add_argument("--camera-rpy", type=float, nargs=3, default=(math.pi, 0.0, 0.0),
-                      metavar=("R", "P", "Y"), help="rad, with --camera-xyz")
-    node.add_argument("--top-k", type=int, default=5, help="grasp candidates per frame")
-    node.add_argument("--min-quality", type=float, default=0.0)
-    node.add_argument("--max-opening", type=float, default=0.1,
-                      help="m; wider grasps are rejected")
+    off.add_argument("--model", type=Path, help="model file (.safetensors); default: the "
+                     "params file's model_path, else the bundled model")
+    off.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: cpu, "
+                     "for reproducible results)")
     off.add_argument("--storage", choices=sorted(STORAGES), default="sqlite3",
                      help="storage of RESULT/grasps")
     off.add_argument("--video", action="store_true", help="also write RESULT/grasps.mp4")
     off.add_argument("--save-frames", action="store_true",
                      help="also write every annotated frame to RESULT/frames/")
+    add_node_parameter_arguments(p)
+
+
+def add_node_parameter_arguments(p: argparse.ArgumentParser) -> None:
+    """``--params-file`` and the overrides of single node parameters (shared with the demo)."""
+    node = p.add_argument_group(
+        "the node's parameters (config/grasp_detector.yaml): defaults, then --params-file, "
+        "then these overrides")
+    node.add_argument("--params-file", type=Path, default=None, metavar="FILE",
+                      help="the node's ROS parameters YAML (grasp_detector: or /**: keys)")
+    node.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
+                      help="one parameter, YAML value, as `ros2 run ... -p`; repeatable")
+    node.add_argument("--target-frame", help="= -p target_frame:=...")
+    node.add_argument("--camera-xyz", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                      help="static camera pose: = -p camera_pose.xyz:=[X,Y,Z] and "
+                           "camera_pose.source:=static (default: the bag's /tf, else the "
+                           "params file's static pose)")
+    node.add_argument("--camera-rpy", type=float, nargs=3, default=None, metavar=("R", "P", "Y"),
+                      help="rad: = -p camera_pose.rpy:=[R,P,Y] (static pose)")
+
+
+def parameter_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The node parameters given on the command line (``-p`` and the shorthand flags)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in args.param:
+        name, sep, text = item.partition(":=")
+        if not sep or not name:
+            raise ValueError(f"-p {item!r}: expected NAME:=VALUE")
+        out[name] = yaml.safe_load(text)
+    if args.target_frame:
+        out["target_frame"] = args.target_frame
+    if args.camera_xyz is not None or args.camera_rpy is not None:
+        out["camera_pose.source"] = "static"
+        if args.camera_xyz is not None:
+            out["camera_pose.xyz"] = list(args.camera_xyz)
+        if args.camera_rpy is not None:
+            out["camera_pose.rpy"] = list(args.camera_rpy)
+    return out
 
 
 def _offline(args: argparse.Namespace) -> int:
     from ..ros.offline import OfflineConfig, run_offline
+    from ..settings import parameter_values
 
-    if args.out is None or args.model is None:
-        raise SystemExit("replay --offline needs --out RESULT and --model FILE")
-    pose = None
-    if args.camera_xyz is not None:
-        pose = Transform(tuple(args.camera_xyz), tuple(rpy_to_quat(*args.camera_rpy).tolist()))
-    cfg = OfflineConfig(args.model, args.device, tuple(args.topics), args.target_frame,
-                        args.depth_source, tuple(args.plane_normal), args.plane_offset,
-                        args.grasp_height, args.fixed_distance, pose, args.top_k,
-                        args.min_quality, args.max_opening, args.storage, video=args.video,
-                        save_frames=args.save_frames)
+    if args.out is None:
+        raise SystemExit("replay --offline needs --out RESULT")
+    overrides = parameter_overrides(args)
+    model = args.model or parameter_values(args.params_file, overrides)["model_path"] or None
+    cfg = OfflineConfig.create(model, args.params_file, overrides, device=args.device,
+                               topics=tuple(args.topics), storage=args.storage,
+                               video=args.video, save_frames=args.save_frames)
     run_offline(args.bag, args.out, cfg)
     return 0
 
@@ -92,6 +110,7 @@ def _live(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Offline or live replay; a bad bag, model or parameter: exit 2 with the reason."""
     from ..bags import BagError
     from ..model_io import ModelFileError
     from ..preprocess import ImageError

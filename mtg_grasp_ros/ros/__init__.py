@@ -1,4 +1,6 @@
-"""The ROS 2 shell: message conversion (``messages``) shared by the node and the bag replay.
+"""The ROS 2 shell: the node (``node``, ``params``, ``camera_pose``, ``frame_slot``, ``stats``),
+message conversion (``messages``, ``frame_input``, ``bag_messages``), live and offline replay,
+the demo and the bench.
 
-Everything under this package imports rclpy message classes; the core never does.
+Everything here except ``frame_slot`` imports rclpy; the core never does.
 """

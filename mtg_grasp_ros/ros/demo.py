@@ -16,9 +16,9 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -31,13 +31,16 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray
 
 from ..bags import TF_STATIC, Ros2View, find_layout, open_bag
+from ..bags.transforms import BagTransforms
+from ..camera_pose import TransformUnavailable
 from ..projection import CameraModel, quat_to_rpy
+from ..resources import SOURCE_TREE
+from ..resources import params_file as shipped_params_file
+from ..settings import NODE_NAME as NODE
+from ..settings import parameter_values
 from . import messages
-from .offline import cameras_and_tf
+from .offline import camera_models
 from .replay import BagPlayer, ReplayOptions
-
-REPO = Path(__file__).resolve().parents[2]
-NODE = "grasp_detector"
 
 
 @dataclass
@@ -55,6 +58,7 @@ class DemoResult:
     result_stamps: list[tuple[int, int]] = field(default_factory=list)   # (sec, nanosec)
 
     def summary(self) -> dict:
+        """The closing figures: frame counts, rate, latency median and p95 (ms), device."""
         lat = np.asarray(self.latencies) * 1e3
         span = (self.last_result or 0) - (self.first_result or 0)
         return {"frames_sent": self.frames_sent, "frames_processed": self.frames_seen,
@@ -70,7 +74,9 @@ def camera_pose_from_bag(bag: Path, target_frame: str) -> tuple[str, list[float]
     reader = open_bag(bag)
     try:
         layout = find_layout(reader)
-        cameras, static = cameras_and_tf(reader, Ros2View(reader), layout)
+        cameras = camera_models(reader, Ros2View(reader), layout)
+        tree = BagTransforms.from_reader(reader)
+        start = reader.start_time
     finally:
         reader.close()
     models = [m for index in cameras.values() for m in index.values()
@@ -78,29 +84,50 @@ def camera_pose_from_bag(bag: Path, target_frame: str) -> tuple[str, list[float]
     if not models:
         raise RuntimeError(f"{bag}: no usable CameraInfo, cannot tell the camera's frame")
     frame = models[0].frame_id
-    pose = static.lookup(target_frame, frame)
-    if pose is None:
-        raise RuntimeError(f"{bag}: /tf_static does not link {frame!r} to {target_frame!r} "
-                           f"(frames: {', '.join(static.frames) or 'none'})")
+    try:
+        pose = tree.lookup(target_frame, frame, start)
+    except TransformUnavailable as exc:
+        raise RuntimeError(f"{bag}: {exc}") from None
     return frame, list(pose.translation), list(quat_to_rpy(pose.rotation))
 
 
-def node_command(model: Path, image_topic: str, info_topic: str, xyz: list[float],
-                 rpy: list[float], target_frame: str) -> list[str]:
-    """The node's command line: the shipped YAML, plus what this bag and model need."""
-    fmt = lambda v: "[" + ", ".join(repr(float(x)) for x in v) + "]"  # noqa: E731
-    return [sys.executable, "-m", "mtg_grasp_ros.node", "--ros-args",
-            "--params-file", str(REPO / "config" / "grasp_detector.yaml"),
-            "-p", f"model_path:={model}", "-p", f"target_frame:={target_frame}",
-            "-p", f"camera_pose.xyz:={fmt(xyz)}", "-p", f"camera_pose.rpy:={fmt(rpy)}",
-            "-r", f"image:={image_topic}", "-r", f"camera_info:={info_topic}"]
+def _yaml(value: object) -> str:
+    """A parameter value as ``ros2 run -p`` takes it."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(repr(float(x)) for x in value) + "]"
+    return str(value)
 
 
-def run_demo(bag: Path, model: Path, out: Path, rate: float = 1.0, target_frame: str = "base_link",
-             startup_timeout: float = 120.0, log: Callable[[str], None] = print) -> DemoResult:
-    """Run the node on ``bag`` and report; annotated frames go to ``out``."""
+def node_command(params_file: Path, image_topic: str, info_topic: str,
+                 overrides: dict[str, object]) -> list[str]:
+    """The node's command line: the parameters file, then what this bag and model need."""
+    cmd = [sys.executable, "-m", "mtg_grasp_ros.ros.node", "--ros-args",
+           "--params-file", str(params_file)]
+    for name, value in overrides.items():
+        cmd += ["-p", f"{name}:={_yaml(value)}"]
+    return cmd + ["-r", f"image:={image_topic}", "-r", f"camera_info:={info_topic}"]
+
+
+def run_demo(bag: Path, model: Path | None, out: Path, rate: float = 1.0,
+             target_frame: str | None = None, startup_timeout: float = 120.0,
+             log: Callable[[str], None] = print, params_file: Path | None = None,
+             overrides: dict[str, object] | None = None) -> DemoResult:
+    """Run the node on ``bag`` and report; annotated frames go to ``out``.
+
+    The node gets ``params_file`` (default: the shipped config/grasp_detector.yaml), then
+    ``overrides``, then ``model`` and ``target_frame`` where given, and the camera pose of the
+    bag's /tf_static as its static pose (tf2, where installed, gets it from the replay).
+    """
     out.mkdir(parents=True, exist_ok=True)
+    params_file = params_file or shipped_params_file()
+    overrides = dict(overrides or {})
+    if model is not None:
+        overrides["model_path"] = str(model)
+    if target_frame:
+        overrides["target_frame"] = target_frame
+    target_frame = str(parameter_values(params_file, overrides)["target_frame"])
     frame_id, xyz, rpy = camera_pose_from_bag(bag, target_frame)
+    overrides.update({"camera_pose.xyz": xyz, "camera_pose.rpy": rpy})
     reader = open_bag(bag)
     layout = find_layout(reader)
     reader.close()
@@ -108,10 +135,10 @@ def run_demo(bag: Path, model: Path, out: Path, rate: float = 1.0, target_frame:
     info_topic = layout.camera_info_of[image_topic] or "/camera/camera_info"
     log(f"camera {frame_id} at xyz {np.round(xyz, 3).tolist()} m, rpy "
         f"{np.round(rpy, 3).tolist()} rad in {target_frame} (from the bag's {TF_STATIC})")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH",
-                                                                                 "")]))
-    cmd = node_command(model, image_topic, info_topic, xyz, rpy, target_frame)
-    node_log = open(out / "node.log", "w")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(SOURCE_TREE),
+                                                       os.environ.get("PYTHONPATH", "")) if p))
+    cmd = node_command(params_file, image_topic, info_topic, overrides)
+    node_log = open(out / "node.log", "w")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(cmd, stdout=node_log, stderr=subprocess.STDOUT, env=env)
     result = DemoResult()
     rclpy.init()
@@ -169,7 +196,8 @@ def run_demo(bag: Path, model: Path, out: Path, rate: float = 1.0, target_frame:
             return
         result.frames_with_grasp += 1
         p, (q, width_m, u, v, angle, _, _) = msg.poses[0].position, rows[0]
-        row = {"frame": index, "x": p.x, "y": p.y, "z": p.z,
+        row = {"frame": index, "stamp_sec": msg.header.stamp.sec,
+               "stamp_nanosec": msg.header.stamp.nanosec, "x": p.x, "y": p.y, "z": p.z,
                "angle_deg": float(np.degrees(angle)), "width_mm": float(width_m * 1e3),
                "quality": float(q), "u": float(u), "v": float(v)}
         result.rows.append(row)

@@ -1,6 +1,6 @@
 """ROS 2 messages to and from the core's values: images, camera models, grasp poses, markers.
 
-Shared by the node (``mtg_grasp_ros.node``) and the offline bag replay, so that a replayed bag
+Shared by the node (``mtg_grasp_ros.ros.node``) and the offline bag replay, so that a replayed bag
 holds exactly the messages the node publishes. No node, no publishers here: only functions
 from values to messages and back. Stamps are ``builtin_interfaces/Time`` messages.
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import array
 import math
+from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -31,8 +31,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, PoseArray, PoseStamped, Quaternion, Vector3
 from geometry_msgs.msg import Transform as TransformMsg
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import ColorRGBA, Float32MultiArray, Header, MultiArrayDimension, \
-    MultiArrayLayout
+from std_msgs.msg import ColorRGBA, Float32MultiArray, Header, MultiArrayDimension, MultiArrayLayout
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ..preprocess import ENCODINGS, ImageError, to_rgb
@@ -40,7 +39,7 @@ from ..projection import CameraModel, GraspPose, Transform
 
 try:  # ROS 2's cv_bridge, where a ROS install provides it
     from cv_bridge import CvBridge, CvBridgeError
-    _BRIDGE: "CvBridge | None" = CvBridge()
+    _BRIDGE: CvBridge | None = CvBridge()
     IMAGE_BACKEND = "cv_bridge"
 except (ImportError, AttributeError, RuntimeError):  # pragma: no cover - machine-dependent
     # not installed, or built against another numpy (Humble's cv_bridge and numpy 2)
@@ -63,6 +62,7 @@ class UnsupportedEncoding(ImageError):
 # --- headers, poses, transforms -----------------------------------------------------------------
 
 def header(frame_id: str, stamp: Time) -> Header:
+    """A std_msgs/Header."""
     return Header(stamp=stamp, frame_id=frame_id)
 
 
@@ -75,10 +75,12 @@ def pose_msg(pose: GraspPose) -> Pose:
 
 
 def pose_stamped(pose: GraspPose, frame_id: str, stamp: Time) -> PoseStamped:
+    """geometry_msgs/PoseStamped of one grasp."""
     return PoseStamped(header=header(frame_id, stamp), pose=pose_msg(pose))
 
 
 def pose_array(poses: Sequence[GraspPose], frame_id: str, stamp: Time) -> PoseArray:
+    """geometry_msgs/PoseArray of grasps, best first."""
     return PoseArray(header=header(frame_id, stamp), poses=[pose_msg(p) for p in poses])
 
 
@@ -89,6 +91,7 @@ def transform_from_msg(t: TransformMsg) -> Transform:
 
 
 def transform_msg(t: Transform) -> TransformMsg:
+    """geometry_msgs/Transform of a core Transform."""
     x, y, z = (float(v) for v in t.translation)
     qx, qy, qz, qw = (float(v) for v in t.rotation)
     return TransformMsg(translation=Vector3(x=x, y=y, z=z),
@@ -173,7 +176,8 @@ def grasp_messages(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
                    with_markers: bool = True) -> dict[str, object]:
     """Everything the node publishes for one frame's poses, by output name (``~/<name>``):
     ``grasp_pose`` (only when there is a grasp), ``grasp_candidates``, ``grasp_info`` and
-    ``markers``. The node and the bag replay both publish / write exactly these."""
+    ``markers``. The node and the bag replay both publish / write exactly these.
+    """
     out: dict[str, object] = {}
     if poses:
         out["grasp_pose"] = pose_stamped(poses[0], frame_id, stamp)

@@ -20,27 +20,40 @@ import csv
 import math
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from rclpy.serialization import serialize_message
+from rosbags.highlevel import AnyReader
 
 from .. import annotate
-from ..bag_writer import BagWriter
-from ..bags import CAMERA_INFO, COMPRESSED_IMAGE, TF_MESSAGE, Ros2View, StampIndex, \
-    StaticTransforms, find_layout, iter_messages, open_bag, stamp_ns, topic_name
+from ..bags import (
+    CAMERA_INFO,
+    BagLayout,
+    BagWriter,
+    Ros2View,
+    StampIndex,
+    find_layout,
+    iter_messages,
+    open_bag,
+    stamp_ns,
+    topic_name,
+)
+from ..bags.transforms import BagTransforms
+from ..camera_pose import FirstAvailable, StaticCameraPose, TransformSource
 from ..detector import GraspDetector
-from ..postprocess import PostprocessConfig
-from ..preprocess import ImageError
-from ..projection import CameraModel, DepthSource, GraspPose, Plane, ProjectionError, \
-    Transform, project_grasps
-from ..sample_bag import LOOKING_DOWN
+from ..pipeline import FrameError, process_frame
+from ..projection import CameraModel, GraspPose
+from ..resources import default_model_path
+from ..settings import Settings, settings_from
 from . import messages
 from .bag_messages import message_class, to_rclpy
+from .frame_input import camera_of, decode
 
 #: The node's output topics (``grasp_detector``'s ``~/...``) and types, in RESULT/grasps.
 OUTPUT_TOPICS: dict[str, str] = {
@@ -58,26 +71,35 @@ CSV_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class OfflineConfig:
-    """The node's parameters (same names and defaults, ``config/grasp_detector.yaml``) for a
-    bag, plus what only offline runs have (topics, storage, pictures)."""
+    """The node's settings (``settings.Settings``, from its parameters YAML) for a bag, plus
+    what only offline runs have (model file, topics, storage, pictures).
 
-    model: Path
+    The camera pose follows ``camera_pose.source``: ``static`` the static pose
+    (``camera_pose.xyz/rpy``); ``tf2`` the bag's /tf and /tf_static (the bag's tf2);
+    ``auto`` the bag's transforms, else the static pose.
+    """
+
+    settings: Settings
+    model: Path | None = None                 # None: the bundled model
     device: str = "cpu"
+    pose_source: str = "auto"                 # the node's camera_pose.source
     topics: tuple[str, ...] = ()              # image topics; empty = all
-    target_frame: str = "base_link"
-    depth_source: str = "plane"               # plane | fixed
-    plane_normal: tuple[float, float, float] = (0.0, 0.0, 1.0)   # in target_frame
-    plane_offset: float = 0.0                 # normal . p = offset
-    grasp_height: float = 0.0
-    fixed_distance: float = 0.5
-    camera_pose: Transform | None = None      # optical frame -> target; None: bag /tf_static
-    top_k: int = 5
-    min_quality: float = 0.0
-    max_opening: float = 0.1                  # m; wider grasps are rejected, as in the node
     storage: str = "sqlite3"
     sheet_tiles: int = 24
     video: bool = False
     save_frames: bool = False
+
+    @classmethod
+    def create(cls, model: str | Path | None = None, params_file: str | Path | None = None,
+               overrides: dict[str, Any] | None = None, **options: Any) -> OfflineConfig:
+        """From the node's parameters file and parameter overrides (``settings_from``)."""
+        settings, values = settings_from(params_file, overrides)
+        if settings.depth.kind == "depth_topic":
+            raise ValueError("depth_source depth_topic is not supported offline (use plane or "
+                             "fixed)")
+        device = options.pop("device", None) or "cpu"
+        return cls(settings, Path(model) if model else None, device,
+                   values["camera_pose.source"], **options)
 
 
 @dataclass
@@ -94,6 +116,7 @@ class OfflineSummary:
     outputs: list[Path] = field(default_factory=list)
 
     def lines(self, device: str) -> list[str]:
+        """The summary as lines for the log."""
         lat = np.asarray(self.latencies) * 1000.0
         out = [f"images: {self.images}, with a grasp: {self.with_grasp}, "
                f"unusable: {sum(self.skipped.values())}"]
@@ -109,47 +132,30 @@ class OfflineSummary:
         return out
 
 
-class _Poser:
-    """Where each camera is in the target frame, and the depth source in its frame."""
-
-    def __init__(self, cfg: OfflineConfig, static: StaticTransforms) -> None:
-        self.cfg, self.static = cfg, static
-        self.plane = Plane(tuple(cfg.plane_normal), cfg.plane_offset)
-
-    def camera_to_target(self, frame_id: str) -> tuple[Transform, str]:
-        if frame_id.lstrip("/") == self.cfg.target_frame.lstrip("/"):
-            return Transform(), "target frame = optical frame"
-        if self.cfg.camera_pose is not None:
-            return self.cfg.camera_pose, "--camera-xyz/--camera-rpy"
-        found = self.static.lookup(self.cfg.target_frame, frame_id)
-        if found is not None:
-            return found, "bag /tf_static"
-        return LOOKING_DOWN, "the node's default static pose (0 0 0.6, looking down)"
-
-    def source(self, to_target: Transform) -> DepthSource:
-        return DepthSource(self.cfg.depth_source, self.plane.in_frame(to_target),
-                           self.cfg.grasp_height, self.cfg.fixed_distance)
+def pose_source(cfg: OfflineConfig, bag_tf: BagTransforms) -> TransformSource:
+    """Where the camera is for this run (see :class:`OfflineConfig`)."""
+    static = StaticCameraPose(cfg.settings.target_frame, cfg.settings.static_pose)
+    if cfg.pose_source == "static":
+        return static
+    if cfg.pose_source == "tf2":
+        return bag_tf
+    return FirstAvailable([bag_tf, static])
 
 
-def cameras_and_tf(reader, view: Ros2View, layout) -> tuple[dict[str, StampIndex],
-                                                                StaticTransforms]:
-    """First pass: camera models of every CameraInfo topic, and the static transforms."""
-    cameras: dict[str, StampIndex] = {t: StampIndex() for t in layout.camera_infos}
-    static = StaticTransforms()
+def camera_models(reader: AnyReader, view: Ros2View,
+                  layout: BagLayout) -> dict[str, StampIndex[CameraModel | Exception]]:
+    """Camera models of every CameraInfo topic by stamp (an unusable one as its error)."""
+    cameras: dict[str, StampIndex[CameraModel | Exception]] = {
+        t: StampIndex() for t in layout.camera_infos}
     info_cls = message_class(CAMERA_INFO)
-    for conn, _, raw in iter_messages(reader, layout.camera_infos + layout.tf_static):
-        if view.msgtype(conn) == CAMERA_INFO:
-            msg = to_rclpy(view, conn, raw, info_cls)
-            try:
-                value: CameraModel | Exception = messages.camera_model(msg)
-            except ProjectionError as exc:
-                value = exc
-            cameras[topic_name(conn.topic)].add(stamp_ns(msg), value)
-        elif view.msgtype(conn) == TF_MESSAGE:   # read with rosbags: tf2_msgs may be missing
-            for ts in view.dst.deserialize_cdr(view.cdr(conn, raw), TF_MESSAGE).transforms:
-                static.add(ts.header.frame_id, ts.child_frame_id,
-                           messages.transform_from_msg(ts.transform))
-    return cameras, static
+    for conn, _, raw in iter_messages(reader, layout.camera_infos):
+        msg = to_rclpy(view, conn, raw, info_cls)
+        try:
+            value: CameraModel | Exception = camera_of(msg)
+        except FrameError as exc:
+            value = exc
+        cameras[topic_name(conn.topic)].add(stamp_ns(msg), value)
+    return cameras
 
 
 def _fmt(v: float) -> str:
@@ -169,21 +175,11 @@ def _csv_row(index: int, topic: str, msg, status: str, poses: Sequence[GraspPose
                   _fmt(p.width_m), _fmt(p.depth_m)]
 
 
-def _write_results(bag: BagWriter, log_time: int, stamp, frame: str,
+def _write_results(bag: BagWriter, log_time: int, stamp: Any, frame: str,
                    poses: Sequence[GraspPose]) -> None:
     """The node's messages for one frame: best pose (if any), all candidates, info, markers."""
-    out = [(POSES, messages.pose_array(poses, frame, stamp)), (INFO, messages.grasp_info(poses)),
-           (MARKERS, messages.markers(poses, frame, stamp))]
-    if poses:
-        out.insert(0, (POSE, messages.pose_stamped(poses[0], frame, stamp)))
-    for topic, msg in out:
-        bag.write_canonical(topic, log_time, serialize_message(msg))
-
-
-def _decode(msg, msgtype: str) -> np.ndarray:
-    if msgtype == COMPRESSED_IMAGE:
-        return messages.compressed_to_rgb(msg)
-    return messages.image_to_rgb(msg)
+    for name, msg in messages.grasp_messages(poses, frame, stamp).items():
+        bag.write_canonical(f"/grasp_detector/{name}", log_time, serialize_message(msg))
 
 
 class _Pictures:
@@ -244,8 +240,7 @@ def _run(bag_path: str | Path, out: Path, cfg: OfflineConfig,
          log: Callable[[str], None]) -> OfflineSummary:
     if (out / "grasps").exists():
         raise FileExistsError(f"{out / 'grasps'} exists; choose a new --out folder")
-    detector = GraspDetector(cfg.model, cfg.device, PostprocessConfig(
-        top_k=cfg.top_k, min_quality=cfg.min_quality))
+    detector = GraspDetector(cfg.model or default_model_path(), cfg.device, cfg.settings.post)
     detector.warmup()   # so that the first frame's latency is not the start-up's
     summary = OfflineSummary()
     reader = open_bag(bag_path)
@@ -255,13 +250,14 @@ def _run(bag_path: str | Path, out: Path, cfg: OfflineConfig,
         if not layout.images:
             raise ValueError(f"{bag_path}: no sensor_msgs/Image or CompressedImage topic"
                              + (f" among {list(cfg.topics)}" if cfg.topics else ""))
-        cameras, static = cameras_and_tf(reader, view, layout)
-        poser = _Poser(cfg, static)
+        cameras = camera_models(reader, view, layout)
+        poses_from = pose_source(cfg, BagTransforms.from_reader(reader))
         count = sum(c.msgcount for c in reader.connections
                     if topic_name(c.topic) in layout.images)
         out.mkdir(parents=True, exist_ok=True)
         pictures = _Pictures(out, cfg, count, count / max(reader.duration / 1e9, 1e-3))
         classes = {t: message_class(mt) for t, mt in layout.images.items()}
+        target = cfg.settings.target_frame
         t_start = time.perf_counter()
         with BagWriter(out / "grasps", cfg.storage) as bag, \
                 open(out / "grasps.csv", "w", newline="") as f:
@@ -274,14 +270,14 @@ def _run(bag_path: str | Path, out: Path, cfg: OfflineConfig,
                 t0 = time.perf_counter()
                 topic = topic_name(conn.topic)
                 msg = to_rclpy(view, conn, raw, classes[topic])
-                status, poses, rgb = _process(msg, layout.images[topic], topic, layout,
-                                              cameras, poser, detector, summary)
-                writer.writerow(_csv_row(index, topic, msg, status, poses, cfg.target_frame))
+                status, poses, rgb = _process(msg, topic, layout, cameras, poses_from, detector,
+                                              cfg.settings, summary)
+                writer.writerow(_csv_row(index, topic, msg, status, poses, target))
                 if status in ("ok", "no grasp"):
-                    _write_results(bag, log_time, msg.header.stamp, cfg.target_frame, poses)
+                    _write_results(bag, log_time, msg.header.stamp, target, poses)
                     summary.latencies.append(time.perf_counter() - t0)
                 else:
-                    summary.skipped[status] += 1
+                    summary.skipped[status.split(":")[0]] += 1
                 summary.images += 1
                 summary.with_grasp += bool(poses)
                 if rgb is not None:
@@ -296,35 +292,30 @@ def _run(bag_path: str | Path, out: Path, cfg: OfflineConfig,
     return summary
 
 
-def _process(msg, msgtype: str, topic: str, layout, cameras: dict[str, StampIndex],
-             poser: _Poser, detector: GraspDetector, summary: OfflineSummary
+def _process(msg: Any, topic: str, layout: BagLayout,
+             cameras: dict[str, StampIndex[CameraModel | Exception]], poses: TransformSource,
+             detector: GraspDetector, settings: Settings, summary: OfflineSummary
              ) -> tuple[str, list[GraspPose], np.ndarray | None]:
-    """(status, grasp poses in the target frame best first, decoded RGB) of one image."""
+    """(status, grasp poses in the target frame best first, decoded RGB) of one image.
+
+    The status is ``ok``, ``no grasp``, or ``<reason>: <message>`` with the node's
+    diagnostics reason (``pipeline.REASONS``).
+    """
+    rgb = None
     try:
-        rgb = _decode(msg, msgtype)
-    except ImageError as exc:
-        return f"bad image: {exc}", [], None
-    info_topic = layout.camera_info_of.get(topic)
-    camera = cameras[info_topic].nearest(stamp_ns(msg)) if info_topic else None
-    if camera is None:
-        return "no camera_info", [], rgb
-    if isinstance(camera, Exception):
-        return f"bad camera_info: {camera}", [], rgb
-    h, w = rgb.shape[:2]
-    if (camera.width, camera.height) != (w, h):
-        camera = camera.scaled_to(w, h)
-    # the image's optical frame (REP 103), as the node looks it up
-    to_target, pose_source = poser.camera_to_target(msg.header.frame_id or camera.frame_id)
-    summary.pose_sources[pose_source] += 1
-    detection = detector.detect(rgb)
-    summary.network.append(detection.timings["network"])
-    try:
-        projected = project_grasps(detection.grasps, camera, poser.source(to_target))
-    except ProjectionError as exc:
-        return f"bad depth source: {exc}", [], rgb
-    poses = [p for p in projected if isinstance(p, GraspPose)]
-    failed = [p for p in projected if not isinstance(p, GraspPose)]
-    if failed and not poses:
-        return f"not projectable: {failed[0]}", [], rgb
-    poses = [p.transformed(to_target) for p in poses if p.width_m <= poser.cfg.max_opening]
-    return ("ok" if poses else "no grasp"), poses, rgb
+        rgb = decode(msg)
+        info_topic = layout.camera_info_of.get(topic)
+        camera = cameras[info_topic].nearest(stamp_ns(msg)) if info_topic else None
+        if camera is None:
+            raise FrameError("no_camera_info", f"no CameraInfo for {topic}")
+        if isinstance(camera, Exception):
+            raise camera
+        # the image's optical frame (REP 103), as the node looks it up
+        result = process_frame(rgb, camera, msg.header.frame_id or camera.frame_id,
+                               stamp_ns(msg), detector, settings, poses)
+    except FrameError as exc:
+        return f"{exc.reason}: {exc}", [], rgb
+    summary.network.append(result.timings["network"])
+    if result.pose_source:
+        summary.pose_sources[result.pose_source] += 1
+    return ("ok" if result.poses else "no grasp"), result.poses, rgb

@@ -14,12 +14,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import rclpy
 from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from ..bags import IMAGE_TYPES, TF_STATIC, Ros2View, is_latched, open_bag, topic_name
@@ -57,7 +58,8 @@ class ReplayStats:
 
 def qos_for(topic: str, msgtype: str, latched: bool, count: int) -> QoSProfile:
     """Transient-local (depth = all its messages) for /tf_static and latched topics;
-    reliable keep-last otherwise (10 for images, 100 for the rest)."""
+    reliable keep-last otherwise (10 for images, 100 for the rest).
+    """
     if latched or topic == TF_STATIC:
         return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(1, min(count, 1000)),
                           reliability=ReliabilityPolicy.RELIABLE,
@@ -77,8 +79,8 @@ class BagPlayer:
         self.reader = open_bag(bag)
         self.view = Ros2View(self.reader)
         self.stats = ReplayStats(bag_seconds=self.reader.duration / 1e9)
-        self._pubs: dict[str, tuple[object, type, str]] = {}   # bag topic -> pub, cls, out
-        self._clock = None
+        self._pubs: dict[str, tuple[Publisher, type, str]] = {}   # bag topic -> pub, cls, out
+        self._clock: tuple[Publisher, type] | None = None
         self._stop = threading.Event()
         try:
             self._advertise()
@@ -117,6 +119,7 @@ class BagPlayer:
             self.log(f"not published: {name} ({why})")
 
     def _publish_clock(self, log_time: int) -> None:
+        assert self._clock is not None
         pub, cls = self._clock
         msg = cls()
         msg.clock.sec, msg.clock.nanosec = divmod(int(log_time), 1_000_000_000)
@@ -157,6 +160,7 @@ class BagPlayer:
         self._stop.set()
 
     def close(self) -> None:
+        """Destroy the publishers."""
         for pub, _, _ in self._pubs.values():
             self.node.destroy_publisher(pub)
         self.reader.close()

@@ -26,7 +26,8 @@ class ConfigError(ValueError):
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader that reads ``1e-4`` as a float, as YAML 1.2 does: YAML 1.1 (PyYAML) wants a
-    dot in the mantissa and would hand ``lr: 1e-4`` over as the string '1e-4'."""
+    dot in the mantissa and would hand ``lr: 1e-4`` over as the string '1e-4'.
+    """
 
 
 _Loader.add_implicit_resolver(  # PyYAML copies the resolver table for the subclass

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Final, Literal
 
-from rosbags.interfaces import Connection, Qos, QosDurability, QosHistory, QosLiveliness, \
-    QosReliability, QosTime
+from rosbags.interfaces import (
+    Connection,
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from .bags import ros2_typestore
+from .reader import ros2_typestore
 
 STORAGES: dict[str, StoragePlugin] = {"sqlite3": StoragePlugin.SQLITE3,
                                       "mcap": StoragePlugin.MCAP}
 #: rosbag2 storage version that Humble's player reads.
-BAG_VERSION = 8
+BAG_VERSION: Final[Literal[8]] = 8
 _UNSET = QosTime(0, 0)   # "default" deadline/lifespan/lease: what rclcpp records for them
 
 
@@ -42,7 +49,7 @@ class BagWriter:
         self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
         self._topics: dict[str, Connection] = {}
 
-    def __enter__(self) -> "BagWriter":
+    def __enter__(self) -> BagWriter:
         self._writer.open()
         return self
 

@@ -10,19 +10,18 @@ images and CameraInfo is ``ros.messages``'s job, so that the replay decodes as t
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
-from rosbags.convert.converter import STATIC_MSGTYPE_RENAMES, is_same_wireformat, \
-    migrate_message
+from rosbags.convert.converter import STATIC_MSGTYPE_RENAMES, is_same_wireformat, migrate_message
 from rosbags.highlevel import AnyReader
-from rosbags.interfaces import Connection, ConnectionExtRosbag1, ConnectionExtRosbag2, \
-    QosDurability
+from rosbags.interfaces import Connection, ConnectionExtRosbag1, ConnectionExtRosbag2, QosDurability
 from rosbags.typesys import Stores, get_typestore
 
-from .projection import Transform
+from ..projection import Transform
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -39,7 +38,8 @@ class BagError(RuntimeError):
 
 def ros2_typestore() -> Any:
     """The message definitions written into and assumed for ROS 2 bags (Humble's, which
-    Jazzy and Kilted share for every type this package reads or writes)."""
+    Jazzy and Kilted share for every type this package reads or writes).
+    """
     return get_typestore(Stores.ROS2_HUMBLE)
 
 
@@ -170,6 +170,7 @@ class StampIndex(Generic[T]):
         self._values: list[T] = []
 
     def add(self, stamp: int, value: T) -> None:
+        """Record ``value`` at ``stamp`` (ns)."""
         self._stamps.append(int(stamp))
         self._values.append(value)
 
@@ -177,6 +178,7 @@ class StampIndex(Generic[T]):
         return len(self._stamps)
 
     def values(self) -> list[T]:
+        """Every value, in the order added."""
         return list(self._values)
 
     def nearest(self, stamp: int) -> T | None:
@@ -198,13 +200,19 @@ class StaticTransforms:
         self._edges: dict[str, dict[str, Transform]] = {}
 
     def add(self, parent: str, child: str, child_to_parent: Transform) -> None:
+        """A fixed edge: ``child_to_parent`` maps child points into ``parent``."""
         parent, child = parent.lstrip("/"), child.lstrip("/")
         self._edges.setdefault(parent, {})[child] = child_to_parent.inverse()
         self._edges.setdefault(child, {})[parent] = child_to_parent
 
     @property
     def frames(self) -> list[str]:
+        """Every frame named by an edge, sorted."""
         return sorted(self._edges)
+
+    def edges(self) -> dict[str, dict[str, Transform]]:
+        """Frame -> {neighbour: transform mapping frame points into the neighbour} (a copy)."""
+        return {k: dict(v) for k, v in self._edges.items()}
 
     def lookup(self, target: str, source: str) -> Transform | None:
         """The transform that maps ``source`` points into ``target``, or None if unlinked."""

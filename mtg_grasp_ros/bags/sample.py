@@ -2,7 +2,7 @@
 
 :func:`write_camera_bag` takes a sequence of :class:`CameraFrame` (RGB, intrinsics, camera pose,
 stamp) and writes ``sensor_msgs/Image`` (rgb8), ``sensor_msgs/CameraInfo`` and the camera pose
-on ``/tf_static`` (transient-local, see ``bag_writer``), or on ``/tf`` when the camera moves.
+on ``/tf_static`` (transient-local, see ``bags.writer``), or on ``/tf`` when the camera moves.
 :func:`toy_table_frames` draws such frames with OpenCV (coloured shapes on a table, seen by a
 camera above it), so that a bag can be made without the synthetic renderer;
 :func:`synth_table_frames` renders real-looking ones with the synthetic data engine
@@ -12,21 +12,24 @@ camera above it), so that a bag can be made without the synthetic renderer;
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
 
-from .bag_writer import BagWriter
-from .bags import CAMERA_INFO, IMAGE, TF, TF_MESSAGE, TF_STATIC
-from .projection import CameraModel, Transform
+from ..projection import CameraModel, Transform
+from ..settings import LOOKING_DOWN
+from .reader import CAMERA_INFO, IMAGE, TF, TF_MESSAGE, TF_STATIC
+from .writer import BagWriter
 
 #: Where the sample bags start (fixed, so that a bag made twice is the same bag).
 START_NS = 1_700_000_000 * 1_000_000_000
-#: A camera 0.6 m above the table origin, looking straight down (optical z = -world z).
-LOOKING_DOWN = Transform((0.0, 0.0, 0.6), (1.0, 0.0, 0.0, 0.0))
+#: The camera of the toy frames: the node's default static pose (``settings.LOOKING_DOWN``).
+__all__ = ["LOOKING_DOWN", "START_NS", "CameraFrame", "camera_info_msg", "default_camera",
+           "image_msg", "synth_table_frames", "tf_msg", "toy_table_frames", "write_camera_bag"]
 
 
 @dataclass(frozen=True)
@@ -180,8 +183,8 @@ def synth_table_frames(objects: int = 6, frames_per_object: int = 4, fps: float 
     """
     from dataclasses import replace
 
-    from .synth.render import look_down_pose, render_view
-    from .synth.scene import build_scene, connect, sample_object, sample_view
+    from ..synth.render import look_down_pose, render_view
+    from ..synth.scene import build_scene, connect, sample_object, sample_view
 
     fov = math.degrees(2 * math.atan(view_m / 2 / height_m))
     if height > width:      # the short side is the width: convert to the vertical FOV
@@ -197,7 +200,7 @@ def synth_table_frames(objects: int = 6, frames_per_object: int = 4, fps: float 
             scene = build_scene(client, sample_object(rng), replace(spec, drop_xy=(0.0, 0.0)))
             for j in range(frames_per_object):
                 d = np.asarray(spec.lighting.direction) + rng.normal(0, 0.1, 3)
-                light = replace(spec.lighting, direction=tuple(float(v) for v in d))
+                light = replace(spec.lighting, direction=(float(d[0]), float(d[1]), float(d[2])))
                 view = render_view(scene, k, t_world_camera, light, label=False)
                 n = i * frames_per_object + j
                 yield CameraFrame(view.rgb, camera, pose, START_NS + int(round(n * 1e9 / fps)))

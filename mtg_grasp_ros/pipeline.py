@@ -1,0 +1,123 @@
+"""One frame, from pixels to grasp poses in the robot's frame: the per-frame work of every tool.
+
+:func:`process_frame` takes a decoded RGB image, its camera model, a camera-pose source
+(``camera_pose.TransformSource``), the depth image when the depth source needs one, and the
+node's :class:`~mtg_grasp_ros.settings.Settings`; it detects grasps (with the settings'
+postprocessing and ROI), places them in 3D, drops those that cannot be placed and those wider
+than ``max_opening``, and transforms them into ``target_frame``. A frame that cannot be used
+raises :class:`FrameError`, whose ``reason`` is the node's diagnostics key
+(:data:`REASONS`). The ROS node, the offline bag replay, the demo (through the node) and the
+bench all call it, so they cannot drift apart. No rclpy here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .camera_pose import TransformSource, TransformUnavailable
+from .detector import Detection, GraspDetector
+from .preprocess import ImageError
+from .projection import CameraModel, GraspPose, ProjectionError, project_grasps
+from .settings import Settings
+
+#: Why a frame could not be used (diagnostics keys ``bad_frames.<reason>``).
+REASONS: dict[str, str] = {
+    "unsupported_encoding": "the image's encoding is not one the detector takes",
+    "bad_image": "the image message cannot be decoded",
+    "no_camera_info": "no camera intrinsics for the image",
+    "bad_intrinsics": "the camera intrinsics are unusable",
+    "bad_roi": "the region of interest does not fit the image",
+    "inference_error": "the network failed (CUDA error, out of memory)",
+    "no_transform": "the camera pose in the target (or plane) frame is unknown",
+    "no_depth": "depth_source is depth_topic but there is no depth image",
+    "bad_depth": "the depth image is unusable or not aligned with the colour image",
+    "projection_failed": "no grasp could be placed in 3D",
+    "internal_error": "anything else (a bug)",
+}
+#: Stages timed per frame, in order (seconds); ``conversion`` and ``publishing`` are the
+#: caller's (decoding the message, sending the results).
+STAGES = ("conversion", "preprocess", "network", "postprocess", "projection", "publishing")
+
+
+class FrameError(Exception):
+    """A frame that cannot be used; ``reason`` is a key of :data:`REASONS`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        """``reason``: the diagnostics key; ``message``: what exactly is wrong."""
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class FrameResult:
+    """The grasps of one frame in ``target_frame``, best first, and what it took."""
+
+    poses: list[GraspPose]
+    detection: Detection
+    camera: CameraModel                      # scaled to the image
+    timings: dict[str, float] = field(default_factory=dict)   # preprocess ... projection
+    rejected_too_wide: int = 0
+    pose_source: str = ""                    # the source's name that placed the camera
+
+
+def process_frame(rgb: np.ndarray, camera: CameraModel, camera_frame: str, stamp_ns: int,
+                  detector: GraspDetector, settings: Settings, poses: TransformSource,
+                  depth: Callable[[CameraModel], np.ndarray] | None = None,
+                  with_quality_map: bool = False) -> FrameResult:
+    """Detect, project, filter and transform one frame (see the module docstring).
+
+    ``camera_frame`` is the image's optical frame (its header's frame_id, else the
+    CameraInfo's); ``depth`` returns the aligned depth image in metres for a camera (called
+    only for ``depth_source: depth_topic``; it may raise FrameError).
+    """
+    h, w = rgb.shape[:2]
+    if (camera.width, camera.height) != (w, h):
+        camera = camera.scaled_to(w, h)
+    try:
+        det = detector.detect(rgb, post=settings.post, roi=settings.roi,
+                              with_quality_map=with_quality_map)
+    except ImageError as exc:        # e.g. an roi outside this image
+        raise FrameError("bad_roi", str(exc)) from None
+    except RuntimeError as exc:      # CUDA failures and out-of-memory
+        raise FrameError("inference_error", f"{type(exc).__name__}: {exc}") from None
+    t0 = time.perf_counter()
+    result = FrameResult([], det, camera, dict(det.timings))
+    if det.grasps:
+        _place(result, camera_frame, stamp_ns, settings, poses, depth)
+    result.timings["projection"] = time.perf_counter() - t0
+    return result
+
+
+def _place(result: FrameResult, camera_frame: str, stamp_ns: int, s: Settings,
+           poses: TransformSource, depth: Callable[[CameraModel], np.ndarray] | None) -> None:
+    """Pixel grasps to poses in target_frame; too-wide ones dropped and counted."""
+    try:
+        to_target = poses.lookup(s.target_frame, camera_frame, stamp_ns)
+        result.pose_source = getattr(poses, "used", "") or poses.name
+        source = s.depth
+        if source.kind == "plane":
+            to_plane = to_target if s.plane_frame == s.target_frame else \
+                poses.lookup(s.plane_frame, camera_frame, stamp_ns)
+            source = replace(source, plane=source.plane.in_frame(to_plane))
+    except TransformUnavailable as exc:
+        raise FrameError("no_transform", str(exc)) from None
+    depth_image = None
+    if source.kind == "depth_topic":
+        if depth is None:
+            raise FrameError("no_depth", "depth_source is depth_topic but no depth image")
+        depth_image = depth(result.camera)
+        if depth_image.shape[:2] != (result.camera.height, result.camera.width):
+            raise FrameError("bad_depth", f"depth image {depth_image.shape[1]}x"
+                             f"{depth_image.shape[0]} is not aligned with the "
+                             f"{result.camera.width}x{result.camera.height} colour image")
+    placed = project_grasps(result.detection.grasps, result.camera, source, depth_image)
+    errors = [r for r in placed if isinstance(r, ProjectionError)]
+    good = [r for r in placed if not isinstance(r, ProjectionError)]
+    if errors and not good:
+        raise FrameError("projection_failed", str(errors[0]))
+    result.rejected_too_wide = sum(p.width_m > s.max_opening for p in good)
+    result.poses = [p.transformed(to_target) for p in good if p.width_m <= s.max_opening]

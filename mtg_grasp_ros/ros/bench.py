@@ -1,0 +1,246 @@
+"""The bench behind ``mtg_grasp bench``: per-stage and end-to-end timings of the node, as JSON.
+
+Runs the real node in a real rclpy graph (publisher -> node -> subscriber, one process):
+
+1. latency: frames sent one at a time; per stage (conversion, preprocess, network,
+   postprocess, projection, publishing) and end to end (image stamp to poses received by the
+   subscriber; and to poses published, as the node measures it) median and p95;
+2. keep-up: a camera at ``rate`` Hz for ``duration`` s, published by a separate process
+   (as a camera driver is); rate achieved, frames dropped, latency, and the node process's
+   resident memory before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import operator
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from ..projection import CameraModel
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _summary(values: Iterable[float]) -> dict[str, float]:
+    v = np.asarray(list(values), dtype=np.float64) * 1e3
+    if not v.size:
+        return {"n": 0}
+    return {"n": int(v.size), "median_ms": round(float(np.median(v)), 3),
+            "p95_ms": round(float(np.percentile(v, 95)), 3)}
+
+
+def _model_path(arg: str, tmp: Path) -> tuple[str, str]:
+    """The model to time: the given or bundled file, else GG-CNN2 with random weights whose Q
+    is lifted above 0 so that every frame yields grasps to project and publish.
+    """
+    import torch
+
+    from ..model import build_model
+    from ..model_io import save_model
+    from ..resources import default_model_path
+
+    path = arg or str(default_model_path())
+    if Path(path).is_file():
+        return path, path
+    net = build_model("ggcnn2", None)
+    with torch.no_grad():
+        for head, value in (("q", 5.0), ("width", 0.2)):
+            bias = net.heads[head].bias
+            assert isinstance(bias, torch.Tensor)
+            bias.fill_(value)
+    random_path = tmp / "random_ggcnn2.safetensors"
+    save_model(net, random_path)
+    return str(random_path), "random weights (no model file found; same network, same cost)"
+
+
+def _scene(width: int, height: int) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(60, 120, (height, width, 3), dtype=np.uint8)
+    for _ in range(6):
+        c = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        cv2.circle(img, c, int(rng.integers(10, height // 6)), tuple(int(x) for x in
+                                                                     rng.integers(0, 255, 3)), -1)
+    return img
+
+
+def _camera(width: int, height: int) -> CameraModel:
+    f = 0.8 * width
+    return CameraModel(f, f, (width - 1) / 2, (height - 1) / 2, width, height, "camera_optical")
+
+
+def run_camera(args: argparse.Namespace) -> int:
+    """A camera driver stand-in: publish the scene at ``--rate`` Hz for ``--duration`` s."""
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from . import messages
+
+    rclpy.init()
+    node = rclpy.create_node("grasp_bench_camera")
+    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+    pub_image = node.create_publisher(Image, "image", qos)
+    pub_info = node.create_publisher(CameraInfo, "camera_info", qos)
+    deadline = time.monotonic() + 30
+    while pub_image.get_subscription_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rgb, camera = _scene(args.width, args.height), _camera(args.width, args.height)
+    period, n, start = 1.0 / args.rate, 0, time.perf_counter()
+    while time.perf_counter() - start < args.duration:
+        msg = messages.rgb_to_image_msg(rgb, "camera_optical", node.get_clock().now().to_msg())
+        info = messages.camera_info_msg(camera, msg.header.stamp)
+        msg.header.stamp = info.header.stamp = node.get_clock().now().to_msg()
+        pub_info.publish(info)
+        pub_image.publish(msg)
+        n += 1
+        time.sleep(max(0.0, start + n * period - time.perf_counter()))
+    print(json.dumps({"frames_sent": n, "duration_s": time.perf_counter() - start}))
+    node.destroy_node()
+    rclpy.shutdown()
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Both phases on the real node; prints the JSON report."""
+    import subprocess
+
+    import rclpy
+    from geometry_msgs.msg import PoseArray
+    from rclpy.context import Context
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.time import Time
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from ..pipeline import STAGES
+    from . import messages
+    from .node import GraspDetectorNode
+
+    tmp = Path(tempfile.mkdtemp(prefix="mtg_bench_"))
+    model_path, model_desc = _model_path(args.model, tmp)
+    ctx = Context()
+    rclpy.init(context=ctx)
+    params = {"model_path": model_path, "device": args.device, "top_k": args.top_k,
+              "torch_threads": args.torch_threads,
+              "max_opening": 2.0, "camera_pose.source": "static", "diagnostics_period": 1.0}
+    node = GraspDetectorNode(context=ctx, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    driver = rclpy.create_node("grasp_bench_driver", context=ctx)
+    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+    pub_image = driver.create_publisher(Image, "image", qos)
+    pub_info = driver.create_publisher(CameraInfo, "camera_info", qos)
+    received: dict[tuple[int, int], float] = {}
+    arrived = threading.Condition()
+
+    def on_poses(msg: PoseArray) -> None:
+        with arrived:
+            received[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.perf_counter()
+            arrived.notify_all()
+
+    driver.create_subscription(PoseArray, "/grasp_detector/grasp_candidates", on_poses, 10)
+    executor = MultiThreadedExecutor(num_threads=3, context=ctx)
+    executor.add_node(node)
+    executor.add_node(driver)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+
+    rgb = _scene(args.width, args.height)
+    camera = _camera(args.width, args.height)
+    clock = driver.get_clock()
+
+    def send() -> tuple[tuple[int, int], float]:
+        """Stamp a frame 'now' and publish it: the stamp is the acquisition time."""
+        msg = messages.rgb_to_image_msg(rgb, "camera_optical", clock.now().to_msg())
+        info = messages.camera_info_msg(camera, msg.header.stamp)
+        t = time.perf_counter()
+        msg.header.stamp = info.header.stamp = clock.now().to_msg()
+        pub_info.publish(info)
+        pub_image.publish(msg)
+        return (msg.header.stamp.sec, msg.header.stamp.nanosec), t
+
+    deadline = time.monotonic() + 30
+    while (pub_image.get_subscription_count() == 0 or node.pub_candidates.get_subscription_count()
+           == 0 or node.camera_info is None) and time.monotonic() < deadline:
+        pub_info.publish(messages.camera_info_msg(camera, clock.now().to_msg()))
+        time.sleep(0.05)
+
+    # 1. latency, one frame in flight at a time
+    e2e: list[float] = []
+    for i in range(args.frames + 20):
+        if i == 20:      # the first frames warm caches and the DDS path up
+            node.stats.clear_timings()
+            e2e.clear()
+        key, t_sent = send()
+        with arrived:
+            if not arrived.wait_for(partial(operator.contains, received, key), timeout=10.0):
+                print(f"frame {i}: no poses within 10 s", file=sys.stderr)
+                continue
+            e2e.append(received[key] - t_sent)
+    stages = {s: _summary(node.stats.stage_times(s)) for s in STAGES}
+    network = stages["network"].get("median_ms", float("nan"))
+    other = sum(stages[s].get("median_ms", 0.0) for s in STAGES if s != "network")
+    latency = {"stages": stages,
+               "non_network_over_network": round(other / network, 3),
+               "stamp_to_published": _summary(node.stats.latencies()),
+               "stamp_to_received": _summary(e2e)}
+
+    # 2. keep-up: a camera process at the camera rate
+    node.stats.clear_timings()
+    counts0 = dict(node.counts)
+    arrivals: list[float] = []
+    driver.create_subscription(PoseArray, "/grasp_detector/grasp_candidates", lambda msg:
+                               arrivals.append((clock.now() - Time.from_msg(msg.header.stamp))
+                                               .nanoseconds * 1e-9), 10)
+    rss0 = _rss_mib()
+    camera_cmd = [sys.executable, "-m", "mtg_grasp_ros.cli", "bench", "--camera-only",
+                  "--width", str(args.width), "--height", str(args.height),
+                  "--rate", str(args.rate), "--duration", str(args.duration)]
+    cam = subprocess.run(camera_cmd, capture_output=True, text=True, timeout=args.duration + 120)
+    time.sleep(0.5)
+    rss1 = _rss_mib()
+    sent = json.loads(cam.stdout.strip().splitlines()[-1]) if cam.returncode == 0 else {}
+    elapsed = sent.get("duration_s", args.duration)
+    counts1 = node.counts
+    processed = counts1["processed"] - counts0.get("processed", 0)
+    keepup = {"camera_rate_hz": args.rate, "duration_s": round(elapsed, 2),
+              "frames_sent": sent.get("frames_sent"),
+              "frames_received_by_node": counts1["received"] - counts0.get("received", 0),
+              "frames_processed": processed,
+              "frames_dropped": counts1["dropped"] - counts0.get("dropped", 0),
+              "rate_achieved_hz": round(processed / elapsed, 2),
+              "stamp_to_received": _summary(arrivals),
+              "stamp_to_published": _summary(node.stats.latencies()),
+              "network": _summary(node.stats.stage_times("network")),
+              "rss_mib_before": round(rss0, 1), "rss_mib_after": round(rss1, 1)}
+
+    import torch
+    report = {"model": model_desc, "device": str(node.detector.device),
+              "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+              "image": f"{args.width}x{args.height} rgb8", "image_backend": messages.IMAGE_BACKEND,
+              "latency": latency, "keep_up": keepup}
+    executor.shutdown(timeout_sec=5.0)
+    spin.join(timeout=5.0)          # nothing may touch the graph while it is torn down
+    node.destroy_node()
+    driver.destroy_node()
+    rclpy.shutdown(context=ctx)
+    print(json.dumps(report, indent=2))
+    return 0

@@ -1,0 +1,331 @@
+"""The ``grasp_detector`` node: camera images in, grasp poses in the robot's frame out.
+
+A thin ROS shell around the core: messages are converted by ``ros.messages``, each frame goes
+through ``pipeline.process_frame`` (the same code as the offline replay), parameters come from
+the one table in ``settings`` (descriptors: ``ros.params``), the camera pose from
+``ros.camera_pose`` (tf2) or the static pose. Inference runs in a worker thread that takes
+only the newest frame (``ros.frame_slot``: older ones are dropped and counted), so
+subscription callbacks never block; counters live in ``ros.stats``. See the README section
+"The ROS 2 node" for topics and parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import rclpy
+import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseArray, PoseStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Float32MultiArray
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
+
+from ..annotate import draw_detection
+from ..camera_pose import StaticCameraPose
+from ..detector import GraspDetector
+from ..pipeline import STAGES, FrameError, FrameResult, process_frame
+from ..preprocess import ImageError
+from ..projection import CameraModel
+from ..resources import default_model_path
+from ..settings import NODE_NAME, PARAM_NAMES, Settings
+from . import messages
+from .camera_pose import Tf2CameraPose, tf2_available
+from .frame_input import camera_of, decode
+from .frame_slot import Frame, FrameSlot
+from .params import declarations
+from .stats import NodeStats
+
+__all__ = ["STAGES", "GraspDetectorNode", "main"]
+
+
+class GraspDetectorNode(Node):
+    """Subscribes to images and CameraInfo, publishes grasp poses, markers and diagnostics."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Declare the parameters, load the model, and start the inference thread."""
+        super().__init__(NODE_NAME, **kwargs)
+        self.declare_parameters("", declarations())
+        values = {n: self.get_parameter(n).value for n in PARAM_NAMES}
+        self._settings = Settings.from_values(values)   # a bad YAML stops start-up, named
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        if values["torch_threads"] > 0:
+            torch.set_num_threads(values["torch_threads"])
+        model_path = values["model_path"] or str(default_model_path())
+        self.detector = GraspDetector(model_path, values["device"], self._settings.post)
+        self.detector.warmup()
+
+        source = values["camera_pose.source"]
+        self.camera_pose: Tf2CameraPose | None = None
+        if source == "tf2" or (source == "auto" and tf2_available()):
+            self.camera_pose = Tf2CameraPose(self, lambda: self._settings)
+        self.stats = NodeStats()
+
+        # inputs
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=values["qos.depth"],
+                         reliability=ReliabilityPolicy.BEST_EFFORT
+                         if values["qos.reliability"] == "best_effort"
+                         else ReliabilityPolicy.RELIABLE)
+        if values["input"] == "compressed":
+            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
+        else:
+            self.create_subscription(Image, "image", self._on_image, qos)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos)
+        self.create_subscription(Image, "depth", self._on_depth, qos)
+        self.camera_info: CameraInfo | None = None    #: the latest CameraInfo received
+        self.depth_msg: Image | None = None           #: the latest depth image received
+
+        # outputs
+        self.pub_pose = self.create_publisher(PoseStamped, "~/grasp_pose", 10)
+        self.pub_candidates = self.create_publisher(PoseArray, "~/grasp_candidates", 10)
+        self.pub_info = self.create_publisher(Float32MultiArray, "~/grasp_info", 10)
+        self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
+        self.pub_debug = self.create_publisher(Image, "~/debug_image", 2)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_service(Trigger, "~/detect", self._on_detect,
+                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(values["diagnostics_period"], self._publish_diagnostics)
+
+        # the inference thread and its one-frame slot
+        self.frames = FrameSlot(lambda: self._settings.mode == "continuous")
+        self._worker = threading.Thread(target=self._run_worker, name="grasp_inference",
+                                        daemon=True)
+        self._worker.start()
+
+        log = self.get_logger()
+        log.info(f"model {model_path} on {self.detector.device} ({torch.get_num_threads()} CPU "
+                 f"threads); images via {messages.IMAGE_BACKEND}; input {values['input']!r}; "
+                 f"mode {self._settings.mode!r}; depth source {self._settings.depth.kind!r}")
+        log.info(f"camera pose source: {self.pose_source_name}: "
+                 f"{self._pose_source(self._settings).describe()}")
+
+    # -- public state ----------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The current validated parameters."""
+        return self._settings
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Frames received, processed, dropped, no_grasp, rejected_too_wide (a copy)."""
+        return self.stats.counts
+
+    @property
+    def bad(self) -> Counter[str]:
+        """Bad frames by reason (a copy)."""
+        return self.stats.bad
+
+    @property
+    def last_error(self) -> dict[str, str]:
+        """The last message of each bad-frame reason."""
+        return self.stats.last_error
+
+    @property
+    def worker_alive(self) -> bool:
+        """Whether the inference thread runs."""
+        return self._worker.is_alive()
+
+    @property
+    def pose_source_name(self) -> str:
+        """``tf2`` or ``static``."""
+        return "tf2" if self.camera_pose is not None else "static"
+
+    def _pose_source(self, s: Settings) -> Tf2CameraPose | StaticCameraPose:
+        if self.camera_pose is not None:
+            return self.camera_pose
+        return StaticCameraPose(s.target_frame, s.static_pose)
+
+    # -- parameters ------------------------------------------------------------------------------
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Validate the new values together with the others; apply them when all are good."""
+        values = {n: self.get_parameter(n).value for n in PARAM_NAMES}
+        values.update({p.name: p.value for p in params if p.name in values})
+        try:
+            settings = Settings.from_values(values)
+        except ValueError as exc:        # ProjectionError is a ValueError
+            return SetParametersResult(successful=False, reason=str(exc))
+        self._settings = settings
+        self.frames.wake()               # a mode change may make the waiting frame ready
+        return SetParametersResult(successful=True)
+
+    # -- callbacks (never block) ---------------------------------------------------------------
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self.stats.count("received")
+        if self.frames.put(msg):
+            self.stats.count("dropped")
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.camera_info = msg
+
+    def _on_depth(self, msg: Image) -> None:
+        self.depth_msg = msg
+
+    def _on_detect(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Run on the next fresh frame and answer with a one-line summary of the grasp."""
+        req = self.frames.request()
+        timeout = self._settings.request_timeout
+        if not self.frames.wait(req, timeout):
+            response.success = False
+            response.message = f"no fresh image within {timeout:.1f} s"
+            return response
+        response.success, response.message = req.success, req.message
+        return response
+
+    # -- the inference thread --------------------------------------------------------------------
+
+    def _run_worker(self) -> None:
+        while not self.frames.stopping:
+            frame = self.frames.take()
+            if frame is None:
+                continue
+            try:
+                ok, summary = True, self._process(frame)
+                self.stats.count("processed")
+            except FrameError as exc:
+                ok, summary = False, str(exc)
+                self._report_bad(exc.reason, str(exc))
+            except Exception as exc:  # noqa: BLE001 - the node must survive anything
+                ok, summary = False, f"internal error: {exc!r}"
+                self._report_bad("internal_error", summary)
+            self.frames.answer(frame, ok, summary)
+
+    def _report_bad(self, reason: str, message: str) -> None:
+        """Count a bad frame; log its kind once, then at most every LOG_PERIOD_S seconds."""
+        if self.stats.bad_frame(reason, message):
+            self.get_logger().warning(f"frame skipped ({reason}, {self.stats.bad[reason]} so "
+                                      f"far): {message}")
+
+    def _depth_image(self, camera: CameraModel) -> np.ndarray:
+        msg = self.depth_msg
+        if msg is None:
+            raise FrameError("no_depth", "depth_source is depth_topic but no image on 'depth'")
+        try:
+            return messages.depth_to_metres(msg)
+        except ImageError as exc:
+            raise FrameError("bad_depth", f"{type(msg).__name__}: {exc}") from None
+
+    def _process(self, frame: Frame) -> str:
+        """Convert, run the frame pipeline, publish; a one-line summary."""
+        s = self._settings
+        stamp = frame.msg.header.stamp
+        t0 = time.perf_counter()
+        rgb = decode(frame.msg)
+        t_conv = time.perf_counter() - t0
+        camera = camera_of(self.camera_info)
+        result = process_frame(rgb, camera, frame.msg.header.frame_id or camera.frame_id,
+                               Time.from_msg(stamp).nanoseconds, self.detector, s,
+                               self._pose_source(s), self._depth_image,
+                               with_quality_map=self._debug_wanted())
+        if result.rejected_too_wide:
+            self.stats.count("rejected_too_wide", result.rejected_too_wide)
+        t2 = time.perf_counter()
+        self._publish(result, s.target_frame, stamp, rgb)
+        now = time.perf_counter()
+        latency = None
+        if stamp.sec or stamp.nanosec:
+            latency = (self.get_clock().now() - Time.from_msg(stamp)).nanoseconds * 1e-9
+        self.stats.frame_done({**result.timings, "conversion": t_conv, "publishing": now - t2},
+                              latency)
+        poses = result.poses
+        if not poses:
+            self.stats.count("no_grasp")
+            return "no grasp found"
+        b = poses[0]
+        x, y, z = b.position
+        return (f"grasp at ({x:.3f}, {y:.3f}, {z:.3f}) m in {s.target_frame}, angle "
+                f"{math.degrees(b.pixel.angle):.1f} deg, width {b.width_m:.3f} m, quality "
+                f"{b.quality:.2f}, 1 of {len(poses)} candidates published")
+
+    def _debug_wanted(self) -> bool:
+        return self.pub_debug.get_subscription_count() > 0
+
+    def _publish(self, result: FrameResult, frame_id: str, stamp: Any, rgb: np.ndarray) -> None:
+        publishers = {"grasp_pose": self.pub_pose, "grasp_candidates": self.pub_candidates,
+                      "grasp_info": self.pub_info, "markers": self.pub_markers}
+        # markers only while RViz (or a recorder) listens: they cost about a millisecond
+        for name, msg in messages.grasp_messages(
+                result.poses, frame_id, stamp,
+                with_markers=self.pub_markers.get_subscription_count() > 0).items():
+            publishers[name].publish(msg)
+        det = result.detection
+        if det.quality_map is not None and self._debug_wanted():
+            drawn = draw_detection(rgb, [p.pixel for p in result.poses], det.quality_map,
+                                   det.view)
+            info = self.camera_info
+            self.pub_debug.publish(messages.rgb_to_image_msg(
+                drawn, info.header.frame_id if info else "", stamp))
+
+    # -- diagnostics -------------------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        stats = self.stats.summary()
+        status = DiagnosticStatus(name=f"{self.get_name()}: grasp detection",
+                                  hardware_id=str(self.detector.device))
+        recent = self.stats.bad_since_last_report()
+        if recent.get("inference_error") or recent.get("internal_error"):
+            status.level, status.message = DiagnosticStatus.ERROR, "inference failing"
+        elif recent:
+            status.level, status.message = DiagnosticStatus.WARN, \
+                f"{sum(recent.values())} bad frames ({', '.join(sorted(recent))})"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "ok"
+        values = {"device": str(self.detector.device), "mode": self._settings.mode,
+                  "camera_pose_source": self.pose_source_name,
+                  "image_backend": messages.IMAGE_BACKEND}
+        values.update({f"frames_{k}": str(v) for k, v in sorted(self.counts.items())})
+        values.update({f"bad_frames.{k}": str(v) for k, v in sorted(self.bad.items())})
+        values.update({f"last_error.{k}": v for k, v in sorted(self.last_error.items())})
+        values.update({k[:-2] + "_ms" if k.endswith("_s") else k:
+                       f"{v * 1e3:.2f}" if k.endswith("_s") else f"{v:.2f}"
+                       for k, v in stats.items()})
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        self.pub_diag.publish(DiagnosticArray(header=messages.header(
+            "", self.get_clock().now().to_msg()), status=[status]))
+
+    def destroy_node(self) -> None:
+        """Stop the inference thread, then the node."""
+        self.frames.stop()
+        self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """``ros2 run mtg_grasp_ros grasp_detector``: spin the node on a multi-threaded executor."""
+    rclpy.init(args=args)
+    try:
+        node = GraspDetectorNode()
+    except Exception as exc:   # noqa: BLE001 - a bad model path or YAML: say so and stop
+        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

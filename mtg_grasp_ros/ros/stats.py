@@ -1,0 +1,117 @@
+"""The node's counters and timings, with their own lock (read by diagnostics and the bench)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter, deque
+
+import numpy as np
+
+from ..pipeline import STAGES
+
+#: A bad input of one kind is logged at most once per this many seconds.
+LOG_PERIOD_S = 10.0
+
+
+class NodeStats:
+    """Frame counts, bad frames by reason, per-stage times, latencies; thread-safe."""
+
+    def __init__(self, history: int = 2000) -> None:
+        """Keep the last ``history`` values of each timing."""
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()       # received, processed, dropped, ...
+        self._bad: Counter[str] = Counter()          # bad frames by reason
+        self._last_error: dict[str, str] = {}
+        self._bad_reported: Counter[str] = Counter()
+        self._logged_at: dict[str, float] = {}
+        self._stages: dict[str, deque[float]] = {s: deque(maxlen=history) for s in STAGES}
+        self._latencies: deque[float] = deque(maxlen=history)
+        self._done_at: deque[float] = deque(maxlen=history)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to a frame counter."""
+        with self._lock:
+            self._counts[name] += n
+
+    def bad_frame(self, reason: str, message: str) -> bool:
+        """Count a bad frame; True when it is due to be logged (first, then every 10 s)."""
+        with self._lock:
+            self._bad[reason] += 1
+            self._last_error[reason] = message
+            now = time.monotonic()
+            due = now - self._logged_at.get(reason, -math.inf) >= LOG_PERIOD_S
+            if due:
+                self._logged_at[reason] = now
+            return due
+
+    def frame_done(self, timings: dict[str, float], latency: float | None) -> None:
+        """Record one processed frame's stage times and stamp-to-published latency."""
+        with self._lock:
+            for name, value in timings.items():
+                if name in self._stages:
+                    self._stages[name].append(value)
+            if latency is not None:
+                self._latencies.append(latency)
+            self._done_at.append(time.monotonic())
+
+    @property
+    def counts(self) -> Counter[str]:
+        """A copy of the frame counters."""
+        with self._lock:
+            return Counter(self._counts)
+
+    @property
+    def bad(self) -> Counter[str]:
+        """A copy of the bad-frame counts by reason."""
+        with self._lock:
+            return Counter(self._bad)
+
+    @property
+    def last_error(self) -> dict[str, str]:
+        """The last message of each bad-frame reason."""
+        with self._lock:
+            return dict(self._last_error)
+
+    def stage_times(self, stage: str) -> list[float]:
+        """The recorded times of one stage (seconds), oldest first."""
+        with self._lock:
+            return list(self._stages[stage])
+
+    def latencies(self) -> list[float]:
+        """Recorded stamp-to-published latencies (seconds)."""
+        with self._lock:
+            return list(self._latencies)
+
+    def clear_timings(self) -> None:
+        """Forget stage times and latencies (e.g. after a warm-up)."""
+        with self._lock:
+            for values in self._stages.values():
+                values.clear()
+            self._latencies.clear()
+
+    def bad_since_last_report(self) -> Counter[str]:
+        """Bad frames by reason since the previous call (for one diagnostics message)."""
+        with self._lock:
+            recent = self._bad - self._bad_reported
+            self._bad_reported = Counter(self._bad)
+            return recent
+
+    def summary(self) -> dict[str, float]:
+        """Rate over the last 5 s, latency and per-stage medians and p95 (seconds)."""
+        with self._lock:
+            done = list(self._done_at)
+            series = [("latency", list(self._latencies)),
+                      *((k, list(v)) for k, v in self._stages.items())]
+        now = time.monotonic()
+        recent = [t for t in done if now - t <= 5.0]
+        rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and \
+            recent[-1] > recent[0] else 0.0
+        out = {"rate_hz": rate}
+        for name, values in series:
+            v = np.asarray(values[-300:])
+            if v.size:
+                out[f"{name}_median_s"] = float(np.median(v))
+                out[f"{name}_p95_s"] = float(np.percentile(v, 95))
+        return out
