@@ -7,11 +7,18 @@ the one table in ``settings`` (descriptors: ``ros.params``), the camera pose fro
 only the newest frame (``ros.frame_slot``: older ones are dropped and counted), so
 subscription callbacks never block; counters live in ``ros.stats``. See the README section
 "The ROS 2 node" for topics and parameters.
+
+Ready means ready: the model is loaded and a whole frame (conversion, network at the chosen
+precision, postprocessing, projection, messages, debug drawing) has run before the node
+says so, with one log line, ``ready: true`` in /diagnostics and ``~/ready`` (std_msgs/Bool,
+transient local, so a late subscriber gets it too). The CPU thread count and the executor
+default to the measured best (:func:`default_torch_threads`, :func:`make_executor`).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections import Counter
@@ -24,13 +31,18 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    Executor,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import Float32MultiArray
+from std_msgs.msg import Bool, Float32MultiArray
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
@@ -49,7 +61,48 @@ from .frame_slot import Frame, FrameSlot
 from .params import declarations
 from .stats import NodeStats
 
-__all__ = ["STAGES", "GraspDetectorNode", "main"]
+__all__ = ["STAGES", "GraspDetectorNode", "default_torch_threads", "main", "make_executor"]
+
+#: QoS of ``~/ready``: latched, so that a subscriber that comes later still gets it.
+READY_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                       reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def default_torch_threads(cpus: int | None = None) -> int:
+    """The CPU inference threads of ``torch_threads: 0``: all cores but one where there are
+    more than two (one for the executor, DDS and the camera driver), else all of them (on
+    two cores, one thread made the network twice as slow and did not make the executor
+    faster; README, "Timing").
+    """
+    cpus = cpus or os.cpu_count() or 1
+    return cpus - 1 if cpus > 2 else cpus
+
+
+def events_executor() -> type[Executor] | None:
+    """Rclpy's EventsExecutor class where the installed rclpy has it (not Humble), else None."""
+    try:
+        from rclpy.experimental import EventsExecutor
+    except ImportError:
+        return None
+    return EventsExecutor   # type: ignore[return-value]
+
+
+def make_executor(kind: str, context: Any = None) -> tuple[Executor, str]:
+    """The executor of the ``executor`` parameter, and the name of what was made.
+
+    ``auto`` is ``single``: the callbacks only store messages (inference has its own thread),
+    so one thread serves them and a second only adds switching (README, "Timing").
+    ``events`` falls back to ``single`` where rclpy has no EventsExecutor.
+    """
+    if kind == "events":
+        cls = events_executor()
+        if cls is not None:
+            return cls(context=context), "events"
+        kind = "single"
+    if kind == "multi":
+        return MultiThreadedExecutor(num_threads=2, context=context), "multi"
+    return SingleThreadedExecutor(context=context), "single"
 
 
 class GraspDetectorNode(Node):
@@ -63,11 +116,12 @@ class GraspDetectorNode(Node):
         self._settings = Settings.from_values(values)   # a bad YAML stops start-up, named
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        if values["torch_threads"] > 0:
-            torch.set_num_threads(values["torch_threads"])
+        self.ready = False
+        t_start = time.perf_counter()
+        torch.set_num_threads(values["torch_threads"] or default_torch_threads())
         model_path = values["model_path"] or str(default_model_path())
-        self.detector = GraspDetector(model_path, values["device"], self._settings.post)
-        self.detector.warmup()
+        self.detector = GraspDetector(model_path, values["device"], self._settings.post,
+                                      precision=values["precision"])
 
         source = values["camera_pose.source"]
         self.camera_pose: Tf2CameraPose | None = None
@@ -96,22 +150,51 @@ class GraspDetectorNode(Node):
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
         self.pub_debug = self.create_publisher(Image, "~/debug_image", 2)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.pub_ready = self.create_publisher(Bool, "~/ready", READY_QOS)
+        self.pub_ready.publish(Bool(data=False))
         self.create_service(Trigger, "~/detect", self._on_detect,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(values["diagnostics_period"], self._publish_diagnostics)
 
         # the inference thread and its one-frame slot
         self.frames = FrameSlot(lambda: self._settings.mode == "continuous")
-        self._worker = threading.Thread(target=self._run_worker, name="grasp_inference",
-                                        daemon=True)
-        self._worker.start()
-
         log = self.get_logger()
-        log.info(f"model {model_path} on {self.detector.device} ({torch.get_num_threads()} CPU "
-                 f"threads); images via {messages.IMAGE_BACKEND}; input {values['input']!r}; "
+        log.info(f"model {model_path} on {self.detector.device} at {self.detector.precision} "
+                 f"({torch.get_num_threads()} CPU threads); images via "
+                 f"{messages.IMAGE_BACKEND}; input {values['input']!r}; "
                  f"mode {self._settings.mode!r}; depth source {self._settings.depth.kind!r}")
         log.info(f"camera pose source: {self.pose_source_name}: "
                  f"{self._pose_source(self._settings).describe()}")
+        self._warm_up()
+        self._worker = threading.Thread(target=self._run_worker, name="grasp_inference",
+                                        daemon=True)
+        self._worker.start()
+        self.ready = True
+        self.pub_ready.publish(Bool(data=True))
+        log.info(f"ready: model loaded and warmed up in {time.perf_counter() - t_start:.1f} s")
+
+    def _warm_up(self) -> None:
+        """Run the whole per-frame path on a made-up 640x480 frame, nothing published: the
+        network's first runs pick their kernels and every lazy import happens now, not on the
+        first camera frames.
+        """
+        self.detector.warmup()
+        camera = CameraModel(500.0, 500.0, 319.5, 239.5, 640, 480, "warmup_optical")
+        rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+        msg = messages.rgb_to_image_msg(rgb, "warmup_optical", Time().to_msg())
+        s = self._settings
+        pose = StaticCameraPose(s.target_frame, s.static_pose)
+        for _ in range(2):
+            try:
+                result = process_frame(decode(msg), camera, "warmup_optical", 0, self.detector,
+                                       s, pose, None, with_quality_map=True)
+            except FrameError:      # e.g. depth_source depth_topic: the network still ran
+                continue
+            messages.grasp_messages(result.poses, s.target_frame, msg.header.stamp,
+                                    with_markers=True)
+            if result.detection.quality_map is not None:
+                draw_detection(rgb, [p.pixel for p in result.poses],
+                               result.detection.quality_map, result.detection.view)
 
     # -- public state ----------------------------------------------------------------------------
 
@@ -286,7 +369,10 @@ class GraspDetectorNode(Node):
                 f"{sum(recent.values())} bad frames ({', '.join(sorted(recent))})"
         else:
             status.level, status.message = DiagnosticStatus.OK, "ok"
-        values = {"device": str(self.detector.device), "mode": self._settings.mode,
+        values = {"ready": str(self.ready).lower(), "device": str(self.detector.device),
+                  "precision": self.detector.precision,
+                  "torch_threads": str(torch.get_num_threads()),
+                  "mode": self._settings.mode,
                   "camera_pose_source": self.pose_source_name,
                   "image_backend": messages.IMAGE_BACKEND}
         values.update({f"frames_{k}": str(v) for k, v in sorted(self.counts.items())})
@@ -307,7 +393,7 @@ class GraspDetectorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """``ros2 run mtg_grasp_ros grasp_detector``: spin the node on a multi-threaded executor."""
+    """``ros2 run mtg_grasp_ros grasp_detector``: spin the node on the ``executor`` chosen."""
     rclpy.init(args=args)
     try:
         node = GraspDetectorNode()
@@ -315,7 +401,8 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         return 1
-    executor = MultiThreadedExecutor(num_threads=3)
+    executor, kind = make_executor(node.get_parameter("executor").value)
+    node.get_logger().info(f"executor: {kind}")
     executor.add_node(node)
     try:
         executor.spin()
