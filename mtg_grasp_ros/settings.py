@@ -58,12 +58,12 @@ PARAMS: tuple[Param, ...] = (
           "bf16 and on CUDA GPUs that have it, fp16 on other GPUs, else fp32), fp32, bf16, fp16 "
           "(CUDA only).", choices=PRECISIONS, read_only=True),
     Param("torch_threads", 0, "CPU threads for inference (torch.set_num_threads, whole "
-          "process); 0: auto, the measured best: all cores but one on machines with more "
-          "than two, else all (README, 'Timing'). Fewer helps where other nodes share the "
-          "CPU.", (0, 256), read_only=True),
+          "process); 0: all cores but one (at least one), the one left to the executor and "
+          "DDS; the measured best on 2 cores (README, 'Timing').", (0, 256), read_only=True),
     Param("executor", "auto", "How callbacks are run: single (SingleThreadedExecutor), multi "
           "(MultiThreadedExecutor, 2 threads), events (rclpy.experimental.EventsExecutor, "
-          "where the installed rclpy has it; else single); auto: the measured best.",
+          "where the installed rclpy has it; else single); auto: multi, the one on which "
+          "~/detect works (single and events block the image callbacks while it waits).",
           choices=EXECUTORS, read_only=True),
     Param("input", "raw", "Subscribe to 'image' (raw) or 'image/compressed'.", choices=INPUTS,
           read_only=True),

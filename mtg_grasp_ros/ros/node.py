@@ -70,13 +70,14 @@ READY_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
 
 
 def default_torch_threads(cpus: int | None = None) -> int:
-    """The CPU inference threads of ``torch_threads: 0``: all cores but one where there are
-    more than two (one for the executor, DDS and the camera driver), else all of them (on
-    two cores, one thread made the network twice as slow and did not make the executor
-    faster; README, "Timing").
+    """The CPU inference threads of ``torch_threads: 0``: all cores but one (at least one),
+    which is left to the executor, DDS and the camera driver. On this project's 2-core
+    machine, shared with other work, two threads made the network from 0.5x to 5x as fast
+    as one, run to run (an OpenMP thread that loses its core stalls the other at every
+    barrier), and one thread was steady (README, "Timing").
     """
     cpus = cpus or os.cpu_count() or 1
-    return cpus - 1 if cpus > 2 else cpus
+    return max(1, cpus - 1)
 
 
 def events_executor() -> type[Executor] | None:
@@ -91,16 +92,19 @@ def events_executor() -> type[Executor] | None:
 def make_executor(kind: str, context: Any = None) -> tuple[Executor, str]:
     """The executor of the ``executor`` parameter, and the name of what was made.
 
-    ``auto`` is ``single``: the callbacks only store messages (inference has its own thread),
-    so one thread serves them and a second only adds switching (README, "Timing").
-    ``events`` falls back to ``single`` where rclpy has no EventsExecutor.
+    ``auto`` is ``multi`` with two threads: the callbacks only store messages (inference has
+    its own thread) and share the node's mutually exclusive default group, so one thread
+    serves them all; the second serves ``~/detect``, which waits for a fresh frame: on
+    ``single`` or ``events`` it would hold the only thread, no image would arrive, and the
+    call would time out. Use those only where nobody calls ~/detect.
+    ``events`` falls back to ``single`` where rclpy has no EventsExecutor (Humble).
     """
     if kind == "events":
         cls = events_executor()
         if cls is not None:
             return cls(context=context), "events"
         kind = "single"
-    if kind == "multi":
+    if kind in ("multi", "auto"):
         return MultiThreadedExecutor(num_threads=2, context=context), "multi"
     return SingleThreadedExecutor(context=context), "single"
 
