@@ -45,8 +45,8 @@ def select_records(data: Path, fmt: str, split: Path | None, fold: int, part: st
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets import DatasetError
     from .. import precision as prec
+    from ..datasets import DatasetError
     from ..detector import PrecisionModel, select_device
     from ..training.evaluate import evaluate_records
     from ..training.export import load_any
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     where = f"{args.part} part of fold {args.fold} of {args.split}" if args.split else "all images"
     print(f"{index.summary()}; evaluated {where}")
     per_precision = {}
-    for name, dtype in zip(args.precision, dtypes):
+    for name, dtype in zip(args.precision, dtypes, strict=True):
         label = prec.name_of(dtype) + (" (auto)" if name == "auto" else "")
         result = evaluate_records(PrecisionModel(model, device, dtype), records, device, post,
                                   args.batch_size, args.workers,
