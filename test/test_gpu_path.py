@@ -60,7 +60,8 @@ def test_detector_runs_channels_last_and_returns_fp32_maps():
 
 def test_bf16_on_the_cpu_gives_fp32_maps_close_to_fp32():
     """bf16 autocast (asked for; auto picks it only on CPUs with native bf16) still hands
-    fp32 maps to the postprocess, and the bundled model's smoothed Q moves by little."""
+    fp32 maps to the postprocess, and the bundled model's smoothed Q moves by little.
+    """
     from mtg_grasp_ros.resources import default_model_path
 
     rgb = _image()
