@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", default="auto", help="auto, single, multi or events")
     p.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
                    help="keep-up phase of this many seconds (e.g. 600), resident memory "
-                   "sampled every tenth of it; replaces --duration")
+                   "sampled every twentieth of it; replaces --duration")
     p.add_argument("--camera-only", action="store_true", help=argparse.SUPPRESS)
 
 

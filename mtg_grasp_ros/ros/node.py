@@ -17,6 +17,7 @@ default to the measured best (:func:`default_torch_threads`, :func:`make_executo
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import threading
@@ -80,6 +81,22 @@ def default_torch_threads(cpus: int | None = None) -> int:
     return max(1, cpus - 1)
 
 
+def steady_malloc(threshold: int = 128 * 1024) -> bool:
+    """Have glibc serve every block of ``threshold`` bytes or more (images, message buffers)
+    from mmap, so that freeing one gives it back to the system; True when set.
+
+    By default glibc raises that threshold after the first large free, and later 900 KB frames
+    then come from a heap that grows and shrinks with fragmentation: in a 10-minute soak the
+    node's resident memory swung by 24 MiB between samples with no leak behind it. Not glibc
+    (or no libc found): nothing changes.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-3, threshold))       # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def events_executor() -> type[Executor] | None:
     """Rclpy's EventsExecutor class where the installed rclpy has it (not Humble), else None."""
     try:
@@ -122,6 +139,7 @@ class GraspDetectorNode(Node):
 
         self.ready = False
         t_start = time.perf_counter()
+        steady_malloc()
         torch.set_num_threads(values["torch_threads"] or default_torch_threads())
         model_path = values["model_path"] or str(default_model_path())
         self.detector = GraspDetector(model_path, values["device"], self._settings.post,
