@@ -24,7 +24,7 @@ from . import precision as prec
 from .grasp import Grasp
 from .model import GraspCNN
 from .model_io import ModelMetadata, load_model
-from .postprocess import PostprocessConfig, peak_table, rows_to_grasps, smooth_maps
+from .postprocess import PostprocessConfig, gaussian_blur, peak_table, rows_to_grasps
 from .preprocess import View, normalise, warp
 from .settings import DEVICES
 
@@ -153,6 +153,8 @@ class GraspDetector:
         net_grasps = rows_to_grasps(peak_table(maps, post), post)[0]
         t3 = time.perf_counter()
         grasps = [view.grasp_to_image(g) for g in net_grasps]
-        qmap = smooth_maps(maps, post)["q"][0].cpu().numpy() if with_quality_map else None
+        # the debug image needs Q alone: one map smoothed, not four
+        qmap = gaussian_blur(maps["q"][:1], [post.sigma_q])[0, 0].cpu().numpy() \
+            if with_quality_map else None
         timings = {"preprocess": t1 - t0, "network": t2 - t1, "postprocess": t3 - t2}
         return Detection(grasps, net_grasps, view, timings, qmap)

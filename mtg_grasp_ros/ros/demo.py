@@ -213,7 +213,9 @@ def run_demo(bag: Path, model: Path | None, out: Path, rate: float = 1.0,
         with lock:
             index = stamps.index(k) if k in stamps else len(stamps)
         rgb = messages.image_to_rgb(msg)
-        cv2.imwrite(str(out / f"frame_{index:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        # light compression: this runs beside the node on the same cores
+        cv2.imwrite(str(out / f"frame_{index:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_PNG_COMPRESSION, 1])
 
     ready = threading.Event()
 
