@@ -76,3 +76,25 @@ def test_mode_change_wakes_the_worker_and_stop_ends_it():
     assert got and got[0] is not None and got[0].msg == "frame"
     slot.stop()
     assert slot.stopping and slot.take(timeout=5.0) is None
+
+
+def test_stop_releases_waiting_requests_at_once():
+    """A ~/detect call waiting with a long timeout ends when the node stops (issue 13.1)."""
+    import time
+
+    from mtg_grasp_ros.ros.frame_slot import SHUTDOWN_MESSAGE
+
+    slot = FrameSlot(lambda: False)
+    results = []
+    req = slot.request()
+    waiter = threading.Thread(target=lambda: results.append(slot.wait(req, 120.0)))
+    waiter.start()
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    slot.stop()
+    waiter.join(5.0)
+    assert not waiter.is_alive() and time.monotonic() - t0 < 1.0
+    assert results == [True] and not req.success and req.message == SHUTDOWN_MESSAGE
+    assert slot.pending_requests == 0
+    late = slot.request()                   # a call after stop is answered at once, too
+    assert slot.wait(late, 120.0) and not late.success

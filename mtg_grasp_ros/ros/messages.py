@@ -23,6 +23,7 @@ from __future__ import annotations
 import array
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from types import SimpleNamespace
 
 import cv2
@@ -35,7 +36,7 @@ from std_msgs.msg import ColorRGBA, Float32MultiArray, Header, MultiArrayDimensi
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ..preprocess import ENCODINGS, ImageError, to_rgb
-from ..projection import CameraModel, GraspPose, Transform
+from ..projection import CameraModel, GraspPose, ProjectionError, Transform
 
 try:  # ROS 2's cv_bridge, where a ROS install provides it
     from cv_bridge import CvBridge, CvBridgeError
@@ -291,11 +292,38 @@ def rgb_to_compressed_msg(rgb: np.ndarray, frame_id: str, stamp: Time,
 # --- cameras -------------------------------------------------------------------------------------
 
 def camera_model(info: CameraInfo) -> CameraModel:
-    """The core's CameraModel of a CameraInfo (raises ProjectionError on bad intrinsics)."""
-    return CameraModel.from_k(info.k, info.width, info.height, info.header.frame_id,
-                              tuple(info.d) if info.distortion_model in ("plumb_bob",
-                                                                         "rational_polynomial")
-                              else ())
+    """The core's CameraModel of the images a CameraInfo describes; ProjectionError when unusable.
+
+    ``k`` holds the intrinsics of the full-resolution ``width`` x ``height`` image. A ``roi``
+    (width and height > 0) means the images are that crop: the principal point moves by the
+    offset, the size becomes the crop's. ``binning_x/y`` > 1 then divides the size and
+    scales the intrinsics. The distortion model must be one of ``DISTORTION_MODELS`` with its
+    number of coefficients; an empty model name is accepted only with no (or all-zero)
+    coefficients, as a default-constructed CameraInfo has.
+    """
+    model, d = info.distortion_model, tuple(float(v) for v in info.d)
+    if model == "" and not any(d):
+        model, d = "plumb_bob", ()
+    camera = CameraModel.from_k(info.k, info.width, info.height, info.header.frame_id, d,
+                                model)
+    roi = info.roi
+    if roi.width > 0 and roi.height > 0:
+        if roi.x_offset + roi.width > info.width or roi.y_offset + roi.height > info.height:
+            raise ProjectionError(f"roi {roi.width}x{roi.height} at ({roi.x_offset}, "
+                                  f"{roi.y_offset}) does not fit the {info.width}x"
+                                  f"{info.height} camera")
+        camera = replace(camera, cx=camera.cx - roi.x_offset, cy=camera.cy - roi.y_offset,
+                         width=roi.width, height=roi.height)
+    bx, by = max(int(info.binning_x), 1), max(int(info.binning_y), 1)
+    if bx > 1 or by > 1:
+        w, h = camera.width // bx, camera.height // by
+        if w == 0 or h == 0:
+            raise ProjectionError(f"binning {bx}x{by} leaves no pixel of the "
+                                  f"{camera.width}x{camera.height} camera")
+        camera = replace(camera, fx=camera.fx / bx, fy=camera.fy / by,
+                         cx=(camera.cx + 0.5) / bx - 0.5, cy=(camera.cy + 0.5) / by - 0.5,
+                         width=w, height=h)
+    return camera
 
 
 def camera_info_msg(camera: CameraModel, stamp: Time) -> CameraInfo:
