@@ -5,8 +5,13 @@ rclpy graph with the hand-set blob model (``ros_scene``).
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
+from conftest import REPO, subprocess_env
 
 pytest.importorskip("rclpy")
 
@@ -198,13 +203,6 @@ def test_a_matched_publisher_that_delivers_nothing_turns_diagnostics_to_warn(mod
 
 # --- the node and its peers as separate processes ------------------------------------------
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from conftest import REPO, subprocess_env  # noqa: E402
-
 #: A camera in its own process: 1280x720 rgb8 frames at 5 Hz with the given reliability.
 CAMERA = """
 import sys, time, numpy as np, rclpy
@@ -239,7 +237,8 @@ def _external_publisher_seen(g: Graph) -> bool:
 
 def test_large_best_effort_frames_arrive_or_diagnostics_warn_within_8_s(model):
     """The issue's check: 1280x720 rgb8 frames published best-effort by another process either
-    reach the node or turn /diagnostics to WARN within 8 s (default qos.reliability, auto)."""
+    reach the node or turn /diagnostics to WARN within 8 s (default qos.reliability, auto).
+    """
     g = Graph(model, diagnostics_period=0.5, qos__reliability="auto")
     camera_proc = _camera_process("BEST_EFFORT", 30)
     try:
@@ -257,7 +256,8 @@ def test_large_best_effort_frames_arrive_or_diagnostics_warn_within_8_s(model):
 
 def test_auto_reliability_follows_a_reliable_publisher(model):
     """qos.reliability auto subscribes reliable once every publisher is (as rosbag2 does), so
-    large frames from a reliable camera in another process arrive."""
+    large frames from a reliable camera in another process arrive.
+    """
     from rclpy.qos import ReliabilityPolicy
 
     g = Graph(model, qos__reliability="auto", top_k=1)
