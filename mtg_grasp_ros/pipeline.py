@@ -40,6 +40,7 @@ REASONS: dict[str, str] = {
     "bad_depth": "the depth image is unusable, not aligned with the colour image, or older "
                  "than depth_max_age",
     "projection_failed": "no grasp could be placed in 3D",
+    "bad_message": "a recorded message cannot be deserialised (a corrupt bag; offline only)",
     "internal_error": "anything else (a bug)",
 }
 #: Stages timed per frame, in order (seconds); ``conversion`` and ``publishing`` are the

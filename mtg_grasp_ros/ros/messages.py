@@ -299,7 +299,11 @@ def compressed_to_rgb(msg: CompressedImage, max_pixels: int = MAX_PIXELS) -> np.
     data = bytes(msg.data)
     if len(data) == 0:
         raise ImageError(f"compressed image ({msg.format!r}) has no data")
-    kind, w, h = compressed_size(data)
+    try:
+        kind, w, h = compressed_size(data)
+    except ImageError as exc:
+        raise ImageError(f"compressed image ({msg.format!r}, {len(data)} bytes) cannot be "
+                         f"decoded: {exc}") from None
     if w == 0 or h == 0 or w * h > max_pixels:
         raise ImageError(f"compressed image ({kind}) declares {w}x{h} pixels; at most "
                          f"{max_pixels} (and none zero) are decoded")
