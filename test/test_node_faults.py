@@ -317,9 +317,21 @@ def test_sigint_while_a_detect_call_waits_ends_the_node_within_5_s(model):
     assert proc.returncode == 0 and "Traceback" not in err, err
 
 
-@pytest.mark.parametrize("case", ["missing model", "bad params YAML", "bad parameter"])
+@pytest.mark.parametrize("case", ["missing model", "bad params YAML", "bad parameter",
+                                  "NaN weights"])
 def test_a_failed_start_is_one_fatal_line_and_exit_1(tmp_path, case):
-    if case == "missing model":
+    if case == "NaN weights":              # refused at the warm-up, not "ok" with no grasp
+        from mtg_grasp_ros.model import build_model
+        from mtg_grasp_ros.model_io import save_model
+
+        net = build_model("ggcnn2", None)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.fill_(float("nan"))
+        save_model(net, tmp_path / "nan.safetensors", trained_on="NaN weights (test)")
+        params = [f"model_path:={tmp_path / 'nan.safetensors'}"]
+        expect = "model output not finite"
+    elif case == "missing model":
         params = [f"model_path:={tmp_path / 'none.safetensors'}"]
         expect = "no such model file"
     elif case == "bad params YAML":

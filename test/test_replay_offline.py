@@ -234,7 +234,8 @@ def test_unusable_frames_are_counted_not_fatal(tmp_path, model):
 
 def _bag_with_corrupt_messages(path: Path) -> Path:
     """A camera bag with one truncated Image, one truncated CameraInfo and, on a second camera,
-    a CameraInfo with 3 distortion coefficients (issue 13.8)."""
+    a CameraInfo with 3 distortion coefficients (issue 13.8).
+    """
     camera = default_camera(160, 120, frame_id="cam")
     frames = list(toy_table_frames(3, camera=camera))
     with BagWriter(path) as bag:
