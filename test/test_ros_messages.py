@@ -306,3 +306,13 @@ def test_raw_image_data_must_match_its_size_exactly():
     msg.data = bytes(msg.data) + bytes(3)         # more than height x step
     with pytest.raises(ImageError, match="needs"):
         m.image_to_rgb(msg, backend="rosbags-image")
+
+
+def test_corrupt_and_truncated_pngs_are_refused():
+    """libpng's CRC and filter checks catch what the JPEG decoder needs simplejpeg for."""
+    rgb = np.random.default_rng(1).integers(0, 256, (60, 80, 3), np.uint8)
+    data = bytes(m.rgb_to_compressed_msg(rgb, "cam", STAMP, "png").data)
+    flipped = data[:200] + bytes(b ^ 0x5A for b in data[200:208]) + data[208:]
+    for bad in (data[:len(data) // 2], flipped):
+        with pytest.raises(ImageError, match="cannot be decoded"):
+            m.compressed_to_rgb(m.CompressedImage(format="png", data=bad))
