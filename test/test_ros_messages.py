@@ -309,7 +309,7 @@ def test_raw_image_data_must_match_its_size_exactly():
 
 
 def test_corrupt_and_truncated_pngs_are_refused():
-    """Libpng's CRC and filter checks catch what the JPEG decoder needs simplejpeg for."""
+    """The CRC and filter checks of libpng catch what JPEG needs simplejpeg for."""
     rgb = np.random.default_rng(1).integers(0, 256, (60, 80, 3), np.uint8)
     data = bytes(m.rgb_to_compressed_msg(rgb, "cam", STAMP, "png").data)
     flipped = data[:200] + bytes(b ^ 0x5A for b in data[200:208]) + data[208:]
