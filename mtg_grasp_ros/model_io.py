@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from safetensors import safe_open
 
 from .atomic import atomic_path, remove_stale_temps
 from .model import GraspCNN, ModelConfig, grasp_state_dict
@@ -49,7 +48,7 @@ class ModelMetadata:
         return json.dumps(d, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, path: Path) -> "ModelMetadata":
+    def from_json(cls, text: str, path: Path) -> ModelMetadata:
         """Parse and check the metadata; an error names ``path`` and the bad field."""
         try:
             d = json.loads(text)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from mtg_grasp_ros.datasets import DatasetError, detect_format, index_cornell, open_dataset
-from mtg_grasp_ros.datasets.images import normalised_depth, read_depth, read_mask, read_source
 from mtg_grasp_ros.datasets.cornell import read_cornell_grasps
+from mtg_grasp_ros.datasets.images import normalised_depth, read_depth, read_mask, read_source
 from mtg_grasp_ros.grasp import Grasp, GraspFileError
 
 #: Lines per grasps.txt of the five real scenes (counted with `wc -l`).

@@ -1,5 +1,6 @@
 """The synthetic camera: pybullet's rendering agrees with the pinhole model to a fraction of
-a pixel, depth is metric, and the camera JSON projects known world points onto the mask."""
+a pixel, depth is metric, and the camera JSON projects known world points onto the mask.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ import pytest
 
 from mtg_grasp_ros.synth import render
 from mtg_grasp_ros.synth import scene as sc
-from mtg_grasp_ros.synth.camera import (Intrinsics, intersect_plane_z, look_down_pose,
-                                        pose_to_quaternion, project)
+from mtg_grasp_ros.synth.camera import (
+    Intrinsics,
+    intersect_plane_z,
+    look_down_pose,
+    pose_to_quaternion,
+    project,
+)
 from mtg_grasp_ros.synth.writer import simulate_stereo, write_view
 
 

@@ -1,5 +1,6 @@
 """A short real training run: the loss falls, an interrupted run resumes to the same weights
-as an uninterrupted one, and the result evaluates, exports (safetensors + ONNX) and plots."""
+as an uninterrupted one, and the result evaluates, exports (safetensors + ONNX) and plots.
+"""
 
 from __future__ import annotations
 

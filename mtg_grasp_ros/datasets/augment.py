@@ -34,7 +34,8 @@ ROTATIONS: tuple[str, ...] = ("none", "quarter", "free")
 class AugmentConfig:
     """Crop side = short image side x U(zoom_min, zoom_max); the crop is placed at random
     within ``shift`` of the free margin (0 = centred, 1 = anywhere inside the image);
-    rotation ``none``, ``quarter`` (multiples of 90 deg, as ggcnn) or ``free`` (uniform)."""
+    rotation ``none``, ``quarter`` (multiples of 90 deg, as ggcnn) or ``free`` (uniform).
+    """
 
     enabled: bool = True
     zoom_min: float = 0.5
@@ -81,7 +82,8 @@ def random_view(rng: np.random.Generator, image_shape: tuple[int, ...], cfg: Aug
 
 def rescaled_view(view: View, scale: float) -> View:
     """The same View for the source image resized by ``scale`` (cv2.resize pixel centres:
-    x' = (x + 0.5) scale - 0.5), so a cached downscaled image warps to the same pixels."""
+    x' = (x + 0.5) scale - 0.5), so a cached downscaled image warps to the same pixels.
+    """
     if scale == 1.0:
         return view
     return View((view.cx + 0.5) * scale - 0.5, (view.cy + 0.5) * scale - 0.5,
@@ -90,7 +92,8 @@ def rescaled_view(view: View, scale: float) -> View:
 
 def camera_effects(rgb: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
     """A real camera's look on a uint8 RGB image: white balance, exposure, gamma, saturation,
-    vignetting, blur, noise and JPEG, each drawn from ``rng`` (``strength`` scales them)."""
+    vignetting, blur, noise and JPEG, each drawn from ``rng`` (``strength`` scales them).
+    """
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"camera_effects needs an HxWx3 uint8 image, got {rgb.shape} "
                          f"{rgb.dtype}")

@@ -10,9 +10,9 @@ comes from the seed alone, and a split is saved as JSON of record ids for later 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -102,7 +102,8 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
                  rng: np.random.Generator, max_grasps: int = 150,
                  centres: int = 200) -> list[GraspLabel]:
     """Antipodal grasps on ``target_id`` (see the module docstring); at most ``max_grasps``,
-    a random subset (from ``rng``) when more are valid."""
+    a random subset (from ``rng``) when more are valid.
+    """
     g = gripper
     target = segmentation == target_id
     if target.sum() < 20:
@@ -201,7 +202,7 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
 
 def _inward_cos(heights: np.ndarray, x: np.ndarray, y: np.ndarray, zg: np.ndarray,
                 s: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """cos of the angle between the push direction (dx, dy) and the surface's inward normal.
+    """Cos of the angle between the push direction (dx, dy) and the surface's inward normal.
 
     The inward normal at a contact points to the centroid of the occupied (>= ``zg``) pixels
     in a disc of 5 mm around it; 0 where that is ill-defined.

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pybullet as p
 
-from .labeller import Gripper, GraspLabel
+from .labeller import GraspLabel, Gripper
 from .scene import Scene
 
 FINGER_LENGTH = 0.06      # vertical size of a finger (m)

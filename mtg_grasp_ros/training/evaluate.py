@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..datasets.records import Record
+from ..datasets.torch_dataset import GraspDataset, collate
 from ..grasp import Grasp, is_correct, max_iou
 from ..postprocess import PostprocessConfig, find_grasps
 from ..preprocess import normalise
-from ..datasets.records import Record
-from ..datasets.torch_dataset import GraspDataset, collate
 
 
 def default_workers() -> int:

@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
+from .. import precision as prec
 from ..datasets import need_for_aux, open_dataset
 from ..datasets.images import SourceCache
 from ..datasets.splits import Split, load_split, make_split, save_split, select
@@ -34,10 +35,8 @@ from ..losses import loss_by_name
 from ..model import GraspCNN
 from ..model_io import save_model
 from ..preprocess import normalise
-from .. import precision as prec
 from . import distributed
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, \
-    set_rng_state
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from .config import TrainConfig, from_dict, learning_rate, save_config
 from .evaluate import evaluate, make_loader
 from .logs import RunLog
@@ -72,8 +71,8 @@ def init_weights(model: GraspCNN, path: str | Path) -> str:
     A grasp-only file (the bundled model) fills the shared layers and the grasp branch; an
     auxiliary branch missing from it keeps its fresh initialisation. Returns a summary line.
     """
-    from .checkpoint import load_checkpoint as _load
     from ..model_io import load_model
+    from .checkpoint import load_checkpoint as _load
 
     path = Path(path)
     if path.suffix == ".pt":
@@ -98,7 +97,8 @@ def _model_of(model: torch.nn.Module) -> GraspCNN:
 def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool = False,
           stop_after: int | None = None, command: str = "", progress: bool = True) -> TrainResult:
     """Train ``cfg`` on ``data`` into ``run_dir``; ``stop_after`` ends the run after that
-    many epochs as an interruption would (the next ``resume`` goes on from there)."""
+    many epochs as an interruption would (the next ``resume`` goes on from there).
+    """
     run_dir = Path(run_dir)
     info = distributed.setup(cfg.optim.device)
     device, main = info.device, info.is_main

@@ -1,10 +1,11 @@
 """Pictures a person wants: validation accuracy per epoch (the paper's Fig. 6), and a sheet
-of test images with predicted and ground-truth rectangles."""
+of test images with predicted and ground-truth rectangles.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -64,7 +65,8 @@ def plot_sheet(model: GraspCNN, records: Sequence[Record], out: Path, device: to
                frame: str = "whole") -> Path:
     """Each image's centre crop as the network sees it (or ggcnn's window, ``frame``), its
     ground-truth rectangles (green) and the predicted top grasp (red), titled correct or
-    wrong."""
+    wrong.
+    """
     from ..framing import ggcnn_view
     from ..preprocess import normalise
 
