@@ -186,7 +186,7 @@ def parse_jacquard_line(line: str, path: str | Path = "<string>", lineno: int = 
         raise GraspFileError(f"{where}: expected 5 ';'-separated fields "
                              f"'x;y;theta_deg;opening;jaw_size', got {len(fields)}: {quote(line)}")
     values = []
-    for name, text in zip(JACQUARD_FIELDS, fields):
+    for name, text in zip(JACQUARD_FIELDS, fields, strict=True):
         try:
             value = float(text)
         except ValueError:

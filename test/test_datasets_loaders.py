@@ -118,7 +118,7 @@ def test_cornell_generated_files_with_a_nan_row(tmp_path):
     assert index.dropped_rows == 1 and "1 annotation rows dropped" in index.summary()
     got = index.records[0].grasp_list()
     assert len(got) == 2
-    for a, b in zip(got, [g1, g2]):
+    for a, b in zip(got, [g1, g2], strict=True):
         np.testing.assert_allclose(a.corners(), b.corners(), atol=1e-3)
         assert a.angle == pytest.approx(b.angle, abs=1e-5)
 

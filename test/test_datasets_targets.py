@@ -125,6 +125,6 @@ def test_vectorised_grasps_in_view_equal_view_grasp_to_net(jacquard_samples):
                     if -0.5 <= n.x < 299.5 and -0.5 <= n.y < 299.5]
         got = grasps_in_view(record, view)
         assert 0 < len(got) == len(expected) < len(record.grasps)
-        for a, b in zip(got, expected):
+        for a, b in zip(got, expected, strict=True):
             assert np.allclose([a.x, a.y, a.angle, a.width, a.jaw],
                                [b.x, b.y, b.angle, b.width, b.jaw], atol=1e-9)

@@ -70,7 +70,8 @@ def test_resumed_run_ends_identical_to_uninterrupted_run(runs):
     assert a["epoch"] == b["epoch"] == 2
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
-    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(),
+                      strict=True):
         assert torch.equal(sa["exp_avg"], sb["exp_avg"])
     assert _rows(runs["a"]) == _rows(runs["b"])
     assert len(json.loads((runs["b"] / "run.json").read_text())["commands"]) == 2
@@ -133,7 +134,7 @@ def test_export_writes_the_grasp_only_model_and_onnx(runs, tmp_path, capsys):
     path = out.with_suffix(".onnx")
     onnx.checker.check_model(onnx.load(str(path)))
     outs = ReferenceEvaluator(str(path)).run(None, {"image": x[:1].numpy()})
-    for o, k in zip(outs, ("q", "cos", "sin", "width")):
+    for o, k in zip(outs, ("q", "cos", "sin", "width"), strict=True):
         assert abs(o - ref[k][:1].numpy()).max() < 1e-4
 
 

@@ -66,7 +66,7 @@ def grasps_in_view(record: Record, view: View) -> list[Grasp]:
     angle = wrap_angle(g[keep, 2] + view.rotation)
     k = view.scale
     return [Grasp(float(x), float(y), float(a), float(w), float(j)) for (x, y), a, w, j in
-            zip(xy[keep], angle, g[keep, 3] * k, g[keep, 4] * k)]
+            zip(xy[keep], angle, g[keep, 3] * k, g[keep, 4] * k, strict=True)]
 
 
 class GraspDataset(Dataset):

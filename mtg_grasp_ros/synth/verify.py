@@ -46,7 +46,7 @@ class GraspVerifier:
         starts = self._current
         for s in range(1, steps + 1):
             a = s / steps
-            for cid, t0, t1 in zip(self.constraints, starts, targets):
+            for cid, t0, t1 in zip(self.constraints, starts, targets, strict=True):
                 p.changeConstraint(cid, list(t0 + a * (t1 - t0)), orn, maxForce=FORCE,
                                    physicsClientId=c)
             p.stepSimulation(physicsClientId=c)
@@ -63,7 +63,7 @@ class GraspVerifier:
         half = label.opening / 2 + g.finger_thickness / 2
         start = [np.array([*(centre[:2] - d[:2] * half), zc]),
                  np.array([*(centre[:2] + d[:2] * half), zc])]
-        for f, cid, pos in zip(self.fingers, self.constraints, start):
+        for f, cid, pos in zip(self.fingers, self.constraints, start, strict=True):
             p.resetBasePositionAndOrientation(f, pos.tolist(), orn, physicsClientId=c)
             p.resetBaseVelocity(f, [0, 0, 0], [0, 0, 0], physicsClientId=c)
             p.changeConstraint(cid, pos.tolist(), orn, maxForce=FORCE, physicsClientId=c)

@@ -68,7 +68,7 @@ def mean_over_ranks(values: dict[str, torch.Tensor], info: DistInfo) -> dict[str
     keys = sorted(values)
     t = torch.stack([values[k].detach().float() for k in keys])
     dist.all_reduce(t)
-    return dict(zip(keys, t / info.world_size))
+    return dict(zip(keys, t / info.world_size, strict=True))
 
 
 def teardown(info: DistInfo) -> None:

@@ -92,7 +92,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
             loss_sum += float(loss_fn(maps, targets).total)
             n_batches += 1
         for preds, truths_arr, view, idx in zip(find_grasps(maps, post), batch.grasps,
-                                                batch.views, batch.index):
+                                                batch.views, batch.index, strict=True):
             truths = [Grasp(*map(float, row)) for row in truths_arr]
             pred = preds[0] if preds else None
             ok = pred is not None and is_correct(pred, truths)

@@ -77,7 +77,7 @@ def plot_sheet(model: GraspCNN, records: Sequence[Record], out: Path, device: to
     for ax in axes.flat:
         ax.axis("off")
     size = model.config.input_size
-    for ax, rec in zip(axes.flat, records):
+    for ax, rec in zip(axes.flat, records, strict=False):   # the last row may have spare axes
         rgb = read_rgb(rec.rgb)
         if frame == "ggcnn":
             view = ggcnn_view(rec.grasps, rgb.shape, size=size)
