@@ -123,7 +123,8 @@ def is_correct(pred: Grasp, truths: Iterable[Grasp], iou_threshold: float = IOU_
     return any(matches(pred, t, iou_threshold, angle_threshold) for t in truths)
 
 
-def max_iou(pred: Grasp, truths: Sequence[Grasp], angle_threshold: float = ANGLE_THRESHOLD) -> float:
+def max_iou(pred: Grasp, truths: Sequence[Grasp],
+            angle_threshold: float = ANGLE_THRESHOLD) -> float:
     """Best IoU against the truths whose angle is within the threshold (0 if none is)."""
     best = 0.0
     for t in truths:

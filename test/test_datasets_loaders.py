@@ -41,7 +41,8 @@ def test_jacquard_known_rectangle_corners(jacquard_samples):
     expected = [c - 12.75 * u - 12.81055 * n, c + 12.75 * u - 12.81055 * n,
                 c + 12.75 * u + 12.81055 * n, c - 12.75 * u + 12.81055 * n]
     np.testing.assert_allclose(g.corners(), expected, atol=1e-6)
-    # By hand: x = 470.14815 - 12.75 cos t + 12.81055 sin t, y = 253.89551 - 12.75 sin t - 12.81055 cos t
+    # By hand: x = 470.14815 - 12.75 cos t + 12.81055 sin t,
+    #          y = 253.89551 - 12.75 sin t - 12.81055 cos t
     np.testing.assert_allclose(g.corners()[0], [477.325, 237.308], atol=1e-3)
 
 

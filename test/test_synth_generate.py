@@ -123,7 +123,10 @@ def test_same_seed_same_bytes_whatever_the_workers_and_verify(tiny, tmp_path):
     other = tmp_path / "other"
     run_cli(other, "--workers", "1", "--seed", "8")
     assert not set(files(other)) & set(a)       # another seed, other names...
-    rgb = lambda fs: sorted(v for k, v in fs.items() if k.endswith("RGB.png"))
+
+    def rgb(fs):
+        return sorted(v for k, v in fs.items() if k.endswith("RGB.png"))
+
     assert rgb(files(other)) != rgb(a)          # ...and other images
 
 

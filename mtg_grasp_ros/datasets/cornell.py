@@ -38,7 +38,8 @@ def read_cornell_grasps(path: str | Path) -> tuple[list[Grasp], int]:
                     raise ValueError
                 pts.append([float(fields[0]), float(fields[1])])
             except ValueError:
-                raise GraspFileError(f"{path}:{lineno}: expected 'x y', got {quote(text)}") from None
+                raise GraspFileError(f"{path}:{lineno}: expected 'x y', "
+                                     f"got {quote(text)}") from None
         corners = np.array(pts)
         if not np.isfinite(corners).all():
             dropped += 1

@@ -15,6 +15,7 @@ deleted and made again. Runs must not share an output directory concurrently.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import multiprocessing
@@ -138,10 +139,8 @@ def _exit_with_parent(parent: int) -> None:
     global _PARENT
     _PARENT = parent
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-        except (OSError, AttributeError):
-            pass
     if os.getppid() != parent:      # the parent died before prctl took effect
         os._exit(1)
 

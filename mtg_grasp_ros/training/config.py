@@ -129,8 +129,8 @@ def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
             cls = SECTIONS[key]
             names = {f.name for f in fields(cls)}
             if not isinstance(value, dict) or set(value) - names:
-                raise ConfigError(f"{source}: unknown keys in '{key}': "
-                                  f"{sorted(set(value) - names) if isinstance(value, dict) else value}"
+                unknown = sorted(set(value) - names) if isinstance(value, dict) else value
+                raise ConfigError(f"{source}: unknown keys in '{key}': {unknown}"
                                   f"; expected some of {sorted(names)}")
             try:
                 kwargs[key] = cls(**value)

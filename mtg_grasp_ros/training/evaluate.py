@@ -57,8 +57,9 @@ class EvalResult:
 
 
 def grasp_json(g: Grasp) -> dict[str, float]:
-    return {"x": round(g.x, 3), "y": round(g.y, 3), "angle_deg": round(math.degrees(g.angle), 3), "width": round(g.width, 3), "jaw": round(g.jaw, 3),
-        "quality": round(g.quality, 5)}
+    """A grasp as a JSON object (angle in degrees, rounded) for the evaluation report."""
+    return {"x": round(g.x, 3), "y": round(g.y, 3), "angle_deg": round(math.degrees(g.angle), 3),
+            "width": round(g.width, 3), "jaw": round(g.jaw, 3), "quality": round(g.quality, 5)}
 
 
 @torch.inference_mode()

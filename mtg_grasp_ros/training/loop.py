@@ -2,7 +2,8 @@
 
 Everything a run writes lives in its directory:
 
-* ``config.yaml`` – the resolved configuration; ``run.json`` – data path and commands; ``split.json`` – the split (unless reused);
+* ``config.yaml`` – the resolved configuration; ``run.json`` – data path and commands;
+  ``split.json`` – the split (unless reused);
 * ``last.pt`` – checkpoint after each epoch (model, optimiser, epoch, RNG, best so far);
 * ``best.pt`` and ``best.safetensors`` – the model with the best validation accuracy;
 * ``metrics.csv`` and ``tb/`` – per-epoch losses, validation accuracy, throughput;
@@ -252,7 +253,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
             if main:
                 net = _model_of(model)
                 save_checkpoint({"epoch": epoch + 1, "model": net.state_dict(),
-                                 "config": cfg.to_dict(), "val_accuracy": val_acc}, run_dir / "best.pt")
+                                 "config": cfg.to_dict(), "val_accuracy": val_acc},
+                                run_dir / "best.pt")
                 save_model(net, run_dir / "best.safetensors", trained_on=str(data),
                            accuracy=val_acc, extra={"epoch": epoch + 1, "metric": "val_accuracy",
                                                     "variant": cfg.name, "command": command})
