@@ -50,6 +50,7 @@ class Grasp:
 
     @property
     def center(self) -> tuple[float, float]:
+        """The centre (x, y) in pixels."""
         return (self.x, self.y)
 
     def corners(self) -> np.ndarray:
@@ -62,6 +63,7 @@ class Grasp:
                          centre + along + across, centre - along + across])
 
     def polygon(self) -> Polygon:
+        """The rectangle as a shapely polygon, for IoU."""
         return Polygon(self.corners())
 
     def jaw_tips(self) -> np.ndarray:

@@ -43,6 +43,7 @@ class ModelMetadata:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
+        """The metadata as the JSON stored in the file header (with the format tag)."""
         d = asdict(self)
         d["format"] = FORMAT
         return json.dumps(d, sort_keys=True)

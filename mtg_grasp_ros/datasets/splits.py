@@ -25,6 +25,8 @@ FORMAT = "mtg_grasp_split/1"
 
 @dataclass
 class Fold:
+    """The record ids of one fold's train, validation and test parts."""
+
     train: list[str]
     val: list[str]
     test: list[str]
@@ -32,12 +34,15 @@ class Fold:
 
 @dataclass
 class Split:
+    """A k-fold split as saved: how it was made (kind, k, seed) and its folds."""
+
     kind: str
     k: int
     seed: int
     folds: list[Fold]
 
     def fold(self, n: int) -> Fold:
+        """Fold ``n``; an error names the folds that exist."""
         if not 0 <= n < len(self.folds):
             raise ValueError(f"fold {n} does not exist; this split has folds 0..{self.k - 1}")
         return self.folds[n]

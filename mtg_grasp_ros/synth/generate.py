@@ -47,6 +47,8 @@ _PR_SET_PDEATHSIG = 1               # linux/prctl.h
 
 @dataclass(frozen=True)
 class GenerateConfig:
+    """What ``generate`` makes: output directory, object and view counts, seed and scene options."""
+
     out: str
     objects: int
     views: int = 4

@@ -88,10 +88,12 @@ class Scene:
 
     @property
     def object_ids(self) -> list[int]:
+        """The pybullet body ids of the target and the distractors."""
         return [self.target_id, *self.distractor_ids]
 
 
 def random_unit_quaternion(rng: np.random.Generator) -> tuple[float, float, float, float]:
+    """A uniformly random orientation (x, y, z, w) drawn from ``rng``."""
     q = rng.normal(size=4)
     q /= np.linalg.norm(q)
     return tuple(float(v) for v in q)

@@ -43,6 +43,8 @@ def make_loader(dataset: Dataset, batch_size: int, workers: int, device: torch.d
 
 @dataclass
 class EvalResult:
+    """Correct and total images, skipped ones, mean loss and per-image details of an evaluation."""
+
     correct: int = 0
     total: int = 0
     #: Images left out because a file could not be read (only with skip_bad).

@@ -45,6 +45,8 @@ from .logs import RunLog
 
 @dataclass
 class TrainResult:
+    """How a run ended: its directory, epochs done, best validation result, test accuracy."""
+
     run_dir: Path
     epochs_done: int
     best_accuracy: float

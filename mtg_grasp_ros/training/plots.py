@@ -28,6 +28,7 @@ PRED_COLOUR = "#d62728"    # red, thick
 
 
 def run_label(run_dir: Path) -> str:
+    """A legend label for a run: its variant name and fold."""
     import yaml
 
     cfg = run_dir / "config.yaml"
