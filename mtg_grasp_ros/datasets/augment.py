@@ -98,7 +98,7 @@ def camera_effects(rgb: np.ndarray, rng: np.random.Generator, strength: float = 
         raise ValueError(f"camera_effects needs an HxWx3 uint8 image, got {rgb.shape} "
                          f"{rgb.dtype}")
     h, w = rgb.shape[:2]
-    x = rgb.astype(np.float32) / 255.0
+    x: np.ndarray = rgb.astype(np.float32) / 255.0
     gains = np.exp(rng.normal(0.0, 0.07 * strength, 3)).astype(np.float32)       # white balance
     exposure = float(np.exp(rng.normal(0.0, 0.25 * strength)))
     x = x * (gains * exposure)[None, None, :]
@@ -116,7 +116,7 @@ def camera_effects(rgb: np.ndarray, rng: np.random.Generator, strength: float = 
         x = cv2.GaussianBlur(x, (0, 0), float(rng.uniform(0.3, 1.5 * strength)) * w / 300)
     elif u < 0.45:                                                              # motion
         n = max(3, int(rng.uniform(3, 9) * w / 300) | 1)
-        kernel = np.zeros((n, n), np.float32)
+        kernel: np.ndarray = np.zeros((n, n), np.float32)
         kernel[n // 2, :] = 1.0 / n
         rot = cv2.getRotationMatrix2D((n / 2 - 0.5, n / 2 - 0.5), float(rng.uniform(0, 180)), 1)
         kernel = cv2.warpAffine(kernel, rot, (n, n))
@@ -125,11 +125,13 @@ def camera_effects(rgb: np.ndarray, rng: np.random.Generator, strength: float = 
     if sigma > 0:
         noise = rng.normal(0.0, 1.0, (h, w, 3)).astype(np.float32) * sigma
         x = x + noise * np.sqrt(np.clip(x, 0.05, 1.0))
-    out = (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    out: np.ndarray = (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     if rng.random() < 0.5:                                                      # JPEG
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 95))])
         if ok:
-            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            assert decoded is not None      # the bytes were just encoded here
+            out = decoded
     return out
 
 

@@ -68,7 +68,9 @@ def index_cornell(root: str | Path, need: Iterable[str] = ("rgb",),
                            f"(saliency needs masks: use Jacquard-format data)")
     records, skipped, dropped = [], [], 0
     for f in sorted(p for p in root.rglob("pcd*cpos.txt") if CPOS.match(p.name)):
-        num = CPOS.match(f.name).group(1)
+        match = CPOS.match(f.name)
+        assert match is not None     # the files were chosen by this pattern
+        num = match.group(1)
         rgb, depth = f.with_name(f"pcd{num}r.png"), f.with_name(f"pcd{num}d.tiff")
         try:
             if not rgb.is_file():

@@ -59,10 +59,11 @@ def make_split(records: Sequence[Record], kind: str = "image", k: int = 5, seed:
         if missing:
             raise DatasetError(f"object-wise split needs object ids, which {missing[0]} (and "
                                f"{len(missing) - 1} more) lack; use an image-wise split")
-        units = sorted({r.object_id for r in records})
+        units = sorted({r.object_id for r in records if r.object_id})   # all have one (above)
         members: dict[str, list[str]] = {u: [] for u in units}
         for r in records:
-            members[r.object_id].append(r.id)
+            if r.object_id:
+                members[r.object_id].append(r.id)
     else:
         units = sorted(r.id for r in records)
         members = {u: [u] for u in units}

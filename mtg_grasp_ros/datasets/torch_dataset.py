@@ -64,6 +64,7 @@ def grasps_in_view(record: Record, view: View) -> list[Grasp]:
     xy = g[:, :2] @ m[:, :2].T + m[:, 2]
     keep = ((xy >= -0.5) & (xy < view.size - 0.5)).all(axis=1)
     angle = wrap_angle(g[keep, 2] + view.rotation)
+    assert isinstance(angle, np.ndarray)     # an array in, an array out
     k = view.scale
     return [Grasp(float(x), float(y), float(a), float(w), float(j)) for (x, y), a, w, j in
             zip(xy[keep], angle, g[keep, 3] * k, g[keep, 4] * k, strict=True)]
@@ -134,6 +135,7 @@ class GraspDataset(Dataset):
         grasps = grasps_in_view(record, view)
         maps = grasp_maps(grasps, self.size)
         if rng is not None:
+            assert self.augment is not None      # rng is only drawn for augmentation
             # pixel-only augmentation, drawn after the View so crops stay as they were
             if self.augment.clutter > 0 and rng.random() < self.augment.clutter:
                 image = paste_clutter(image, maps["q"], rng)

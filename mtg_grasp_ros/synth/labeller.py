@@ -194,7 +194,9 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
     for m, i in enumerate(idx):
         grasp = Grasp(float(gx[i]), float(gy[i]), float(wrap_angle(th[i])), float(opening[i]),
                       float(jaw[i]), float(min(q1[i], q2[i])))
-        labels.append(GraspLabel(grasp, float(zg[i]), tuple(float(v) for v in centres_w[m]),
+        labels.append(GraspLabel(grasp, float(zg[i]),
+                                 (float(centres_w[m, 0]), float(centres_w[m, 1]),
+                                  float(centres_w[m, 2])),
                                  (float(dirs[m, 0]), float(dirs[m, 1])),
                                  float(opening[i] / s[i])))
     return labels

@@ -24,6 +24,8 @@ FRICTION = 1.0
 class GraspVerifier:
     """Runs trials in a scene; the scene's settled state is saved on construction."""
 
+    _current: list[np.ndarray]      # the fingers' last target positions (set by a trial)
+
     def __init__(self, scene: Scene, gripper: Gripper = Gripper()):
         self.scene, self.gripper, c = scene, gripper, scene.client
         half = [gripper.finger_thickness / 2, gripper.jaw / 2, FINGER_LENGTH / 2]

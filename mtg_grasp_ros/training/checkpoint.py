@@ -61,6 +61,7 @@ def require(state: dict[str, Any], path: str | Path, keys: tuple[str, ...]) -> N
 def rng_state() -> dict[str, Any]:
     """Python, numpy, torch (and CUDA) random states in weights_only-safe types."""
     np_state = np.random.get_state()
+    assert isinstance(np_state, tuple)      # legacy=True (the default): the MT19937 tuple
     state = {"python": list(random.getstate()[1]) + [random.getstate()[0]],
              "python_gauss": random.getstate()[2],
              "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),

@@ -21,6 +21,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -94,7 +95,9 @@ def init_weights(model: GraspCNN, path: str | Path) -> str:
 
 
 def _model_of(model: torch.nn.Module) -> GraspCNN:
-    return model.module if isinstance(model, DistributedDataParallel) else model
+    net = model.module if isinstance(model, DistributedDataParallel) else model
+    assert isinstance(net, GraspCNN)        # train() wraps nothing else
+    return net
 
 
 def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool = False,
@@ -119,7 +122,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
     if main:
         save_config(cfg, run_dir / "config.yaml")
         run_file = run_dir / "run.json"
-        runs = json.loads(run_file.read_text()) if resume and run_file.is_file() else \
+        runs: dict[str, Any] = json.loads(run_file.read_text()) \
+            if resume and run_file.is_file() else \
             {"data": str(Path(data).resolve()), "commands": []}
         runs["commands"].append(command)
         run_file.write_text(json.dumps(runs, indent=1))
@@ -153,8 +157,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
     val_ds = GraspDataset(val_recs, cfg.model.aux, size, None, skip_bad=skip)
     model: torch.nn.Module = GraspCNN(cfg.model)
     if cfg.optim.init and ckpt is None:
-        say(init_weights(model, cfg.optim.init))
-    model = model.to(device, memory_format=memory_format)
+        say(init_weights(_model_of(model), cfg.optim.init))
+    model = model.to(device, memory_format=memory_format)  # type: ignore[call-overload]  # stubs lack it
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr,
                                  weight_decay=cfg.optim.weight_decay)
     loss_fn = loss_by_name(cfg.loss)
@@ -177,8 +181,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
     for epoch in range(start, epochs):
         train_ds.set_epoch(epoch)
         if info.enabled:
-            sampler = DistributedSampler(train_ds, info.world_size, info.rank, shuffle=True,
-                                         seed=cfg.optim.seed)
+            sampler: DistributedSampler[int] = DistributedSampler(
+                train_ds, info.world_size, info.rank, shuffle=True, seed=cfg.optim.seed)
             sampler.set_epoch(epoch)
             loader = make_loader(train_ds, cfg.optim.batch_size, cfg.optim.workers, device,
                                  sampler=sampler)
@@ -189,7 +193,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         n_batches = len(loader) if cfg.optim.batches_per_epoch is None else \
             min(cfg.optim.batches_per_epoch, len(loader))
         model.train()
-        sums: dict[str, float] = {}
+        sums: dict[str, Any] = {}     # tensors while summing, floats once averaged
         images, wait, skipped, t0 = 0, 0.0, 0, time.perf_counter()
         t_wait = time.perf_counter()
         bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch + 1}/{epochs}",
@@ -245,6 +249,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
                        / seconds, data_wait_fraction=wait / seconds,
                        val_seconds=time.perf_counter() - t_val, train_skipped=skipped,
                        val_skipped=val.skipped)
+            assert log is not None              # main has one
             log.log(epoch + 1, row)
             say(f"epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.4f}, val loss "
                 f"{row['val_loss']:.4f}, val accuracy {val_acc:.2f}% ({val.correct}/{val.total}),"
@@ -292,6 +297,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
             "images": test.images}, indent=1))
         say(f"test accuracy of the best model (epoch {best_epoch}): {test_acc:.2f}% "
             f"({test.correct}/{test.total})")
+        assert log is not None
         log.close()
     distributed.teardown(info)
     return TrainResult(run_dir, epochs, best_acc, best_epoch, True, test_acc)
