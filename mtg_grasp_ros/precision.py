@@ -17,8 +17,8 @@ losses stay fp32, and outputs are cast back with ``.float()`` by the callers tha
 from __future__ import annotations
 
 import contextlib
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
-from typing import ContextManager
 
 import torch
 

@@ -24,7 +24,9 @@ MODEL_FILE = "mtgcnn_p_depth_synth.safetensors"
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 MODES = ("continuous", "on_request")
 INPUTS = ("raw", "compressed")
-RELIABILITIES = ("best_effort", "reliable")
+RELIABILITIES = ("auto", "best_effort", "reliable")
+#: The smallest ROI side (the smallest image the detector takes).
+MIN_ROI_PX = 4
 POSE_SOURCES = ("auto", "tf2", "static")
 #: How the node's callbacks are run: ``auto`` is the measured best (README, "Timing").
 EXECUTORS = ("auto", "single", "multi", "events")
@@ -67,8 +69,10 @@ PARAMS: tuple[Param, ...] = (
           choices=EXECUTORS, read_only=True),
     Param("input", "raw", "Subscribe to 'image' (raw) or 'image/compressed'.", choices=INPUTS,
           read_only=True),
-    Param("qos.reliability", "best_effort", "Reliability of the image, camera_info and depth "
-          "subscriptions (sensor data QoS by default).", choices=RELIABILITIES, read_only=True),
+    Param("qos.reliability", "auto", "Reliability of the image, camera_info and depth "
+          "subscriptions. auto: follow the publishers, as rosbag2 does (reliable when every "
+          "publisher of the topic is reliable, else best effort); large frames over best effort "
+          "are often lost.", choices=RELIABILITIES, read_only=True),
     Param("qos.depth", 5, "History depth (keep last) of the input subscriptions.", (1, 100),
           read_only=True),
     Param("mode", "continuous", "continuous: every newest frame; on_request: only when "
@@ -94,6 +98,9 @@ PARAMS: tuple[Param, ...] = (
     Param("plane.offset", 0.0, "Support plane: normal . p = offset (metres) in plane.frame."),
     Param("grasp_height", 0.0, "Grasp centre this far above the plane (plane) or beyond the "
           "measured surface (depth_topic), metres.", (-1.0, 1.0)),
+    Param("depth_max_age", 0.5, "depth_topic: a depth image whose stamp is further than this "
+          "from the colour image's is not used (bad_depth), seconds; 0: no check.",
+          (0.0, 3600.0)),
     Param("fixed_distance", 0.5, "Distance along the ray for depth_source fixed, metres.",
           (0.01, 20.0)),
     Param("tf.timeout", 0.05, "Seconds to wait for the transform at the image stamp.",
@@ -250,6 +257,7 @@ class Settings:
     tf_timeout: float
     tf_fallback_latest: bool
     static_pose: Transform        # camera optical frame -> target_frame
+    depth_max_age: float = 0.5    # seconds between depth and colour stamps; 0: any
 
     @classmethod
     def from_values(cls, v: Mapping[str, Any]) -> Settings:
@@ -259,6 +267,9 @@ class Settings:
         roi = tuple(int(x) for x in v["roi"])
         if len(roi) != 4 or min(roi) < 0:
             raise ValueError(f"roi must be [x, y, width, height] with values >= 0, got {list(roi)}")
+        if roi[2] > 0 and roi[3] > 0 and min(roi[2], roi[3]) < MIN_ROI_PX:
+            raise ValueError(f"roi width and height must be 0 (whole image) or at least "
+                             f"{MIN_ROI_PX} px, got {list(roi)}")
         if not v["target_frame"]:
             raise ValueError("target_frame must not be empty")
         depth = DepthSource(_choice(v, "depth_source", DEPTH_SOURCES),
@@ -270,7 +281,7 @@ class Settings:
                    _choice(v, "mode", MODES), float(v["request_timeout"]),
                    float(v["max_opening"]), v["target_frame"], depth,
                    v["plane.frame"] or v["target_frame"], float(v["tf.timeout"]),
-                   bool(v["tf.fallback_latest"]), pose)
+                   bool(v["tf.fallback_latest"]), pose, float(v["depth_max_age"]))
 
 
 def settings_from(params_file: str | Path | None = None,

@@ -11,6 +11,7 @@ from ..postprocess import PAPER_SIGMA, PostprocessConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``evaluate`` command's options."""
     p.add_argument("--model", type=Path, required=True,
                    help="model file (.safetensors) or training checkpoint (.pt)")
     p.add_argument("--data", type=Path, required=True, help="dataset directory")
@@ -29,6 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=-1)
     p.add_argument("--device", default="auto")
+    p.add_argument("--frame", default="whole", choices=("whole", "ggcnn"),
+                   help="whole: the largest centred square of each image, as the node sees a "
+                   "frame; ggcnn: a 300x300 px window centred on the mean of the labelled "
+                   "corners, clamped to the image (dougsm/ggcnn's Cornell protocol)")
 
 
 def select_records(data: Path, fmt: str, split: Path | None, fold: int, part: str,
@@ -45,6 +50,9 @@ def select_records(data: Path, fmt: str, split: Path | None, fold: int, part: st
 
 
 def run(args: argparse.Namespace) -> int:
+    """Evaluate the model at each precision and print (and optionally save) the accuracy;
+    status 2 on bad input.
+    """
     from .. import precision as prec
     from ..datasets import DatasetError
     from ..detector import PrecisionModel, select_device
@@ -62,13 +70,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     post = PostprocessConfig(sigma_q=args.sigma, sigma_angle=args.sigma, sigma_width=args.sigma)
     where = f"{args.part} part of fold {args.fold} of {args.split}" if args.split else "all images"
-    print(f"{index.summary()}; evaluated {where}")
+    print(f"{index.summary()}; evaluated {where}, frame {args.frame}")
     per_precision = {}
     for name, dtype in zip(args.precision, dtypes, strict=True):
         label = prec.name_of(dtype) + (" (auto)" if name == "auto" else "")
         result = evaluate_records(PrecisionModel(model, device, dtype), records, device, post,
                                   args.batch_size, args.workers,
-                                  progress=sys.stderr.isatty(), skip_bad=args.skip_bad)
+                                  progress=sys.stderr.isatty(), skip_bad=args.skip_bad,
+                                  frame=args.frame)
         per_precision[label] = result
         print(f"{label}: correct grasps: {result.correct}/{result.total} = "
               f"{result.accuracy:.2f}%"
@@ -83,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "model": str(args.model), "data": str(args.data), "split": str(args.split or ""),
-            "fold": args.fold if args.split else None, "part": args.part,
+            "fold": args.fold if args.split else None, "part": args.part, "frame": args.frame,
             "precision": list(per_precision),
             "accuracy_per_precision": {k: r.accuracy for k, r in per_precision.items()},
             "accuracy": result.accuracy, "correct": result.correct, "total": result.total,

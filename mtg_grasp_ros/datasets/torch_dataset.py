@@ -11,8 +11,8 @@ sample gets the same crop whatever the worker count, process or resume point.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from ..grasp import Grasp, wrap_angle
 from ..model import INPUT_SIZE
 from ..preprocess import View, warp
-from .augment import AugmentConfig, random_view, rescaled_view
+from .augment import AugmentConfig, camera_effects, paste_clutter, random_view, rescaled_view
 from .images import SourceCache, read_source
 from .records import DatasetError, Record, grasps_to_array
 from .targets import grasp_maps
@@ -30,7 +30,8 @@ from .targets import grasp_maps
 @dataclass
 class Batch:
     """A collated batch: uint8 images (B, H, W, 3), target maps (B, 1, H, W), and per image
-    its ground-truth grasps in network pixels ((N, 5) arrays), View and record index."""
+    its ground-truth grasps in network pixels ((N, 5) arrays), View and record index.
+    """
 
     image: torch.Tensor
     targets: dict[str, torch.Tensor]
@@ -43,9 +44,10 @@ class Batch:
     def __len__(self) -> int:
         return len(self.index)
 
-    def pin_memory(self) -> "Batch":
+    def pin_memory(self) -> Batch:
         """Called by DataLoader(pin_memory=True): page-locked tensors copy to a GPU
-        asynchronously (a plain dataclass would otherwise be passed through unpinned)."""
+        asynchronously (a plain dataclass would otherwise be passed through unpinned).
+        """
         self.image = self.image.pin_memory()
         self.targets = {k: v.pin_memory() for k, v in self.targets.items()}
         return self
@@ -62,18 +64,27 @@ def grasps_in_view(record: Record, view: View) -> list[Grasp]:
     xy = g[:, :2] @ m[:, :2].T + m[:, 2]
     keep = ((xy >= -0.5) & (xy < view.size - 0.5)).all(axis=1)
     angle = wrap_angle(g[keep, 2] + view.rotation)
+    assert isinstance(angle, np.ndarray)     # an array in, an array out
     k = view.scale
     return [Grasp(float(x), float(y), float(a), float(w), float(j)) for (x, y), a, w, j in
-            zip(xy[keep], angle, g[keep, 3] * k, g[keep, 4] * k)]
+            zip(xy[keep], angle, g[keep, 3] * k, g[keep, 4] * k, strict=True)]
 
 
 class GraspDataset(Dataset):
-    """Records to network samples; ``augment=None`` gives the inference centre crop."""
+    """Records to network samples; ``augment=None`` gives the inference centre crop
+    (``frame="whole"``, as the node sees the frame) or ggcnn's Cornell window
+    (``frame="ggcnn"``, :func:`~mtg_grasp_ros.framing.ggcnn_view`).
+    """
 
     def __init__(self, records: Sequence[Record], aux: str | None = None,
                  size: int = INPUT_SIZE, augment: AugmentConfig | None = None,
                  seed: int = 0, cache: SourceCache | None = None,
-                 skip_bad: bool = False) -> None:
+                 skip_bad: bool = False, frame: str = "whole") -> None:
+        from ..framing import FRAMES
+
+        if frame not in FRAMES:
+            raise ValueError(f"unknown frame {frame!r}; expected one of {FRAMES}")
+        self.frame = frame
         self.records = list(records)
         self.skip_bad = skip_bad
         self.aux = aux
@@ -92,7 +103,8 @@ class GraspDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         """One sample; with ``skip_bad`` an unreadable file gives ``{"skipped": reason}``
-        (collate leaves it out and counts it) instead of stopping the run."""
+        (collate leaves it out and counts it) instead of stopping the run.
+        """
         try:
             return self._sample(index)
         except DatasetError as exc:
@@ -108,15 +120,27 @@ class GraspDataset(Dataset):
         else:
             rgb, aux = read_source(record, self.aux)
             scale, source_shape = 1.0, rgb.shape[:2]
+        rng = None
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             view = random_view(rng, source_shape, self.augment, self.size)
+        elif self.frame == "ggcnn":
+            from ..framing import ggcnn_view
+
+            view = ggcnn_view(record.grasps, source_shape, size=self.size)
         else:
             view = View.centre_crop(source_shape, self.size)
         pixel_view = rescaled_view(view, scale)
         image = np.ascontiguousarray(warp(rgb, pixel_view))
         grasps = grasps_in_view(record, view)
         maps = grasp_maps(grasps, self.size)
+        if rng is not None:
+            assert self.augment is not None      # rng is only drawn for augmentation
+            # pixel-only augmentation, drawn after the View so crops stay as they were
+            if self.augment.clutter > 0 and rng.random() < self.augment.clutter:
+                image = paste_clutter(image, maps["q"], rng)
+            if self.augment.photometric > 0 and rng.random() < self.augment.photometric:
+                image = camera_effects(image, rng)
         if aux is not None:
             maps["aux"] = warp(aux, pixel_view, nearest=self.aux == "saliency")
         return {"image": torch.from_numpy(image),
@@ -126,7 +150,8 @@ class GraspDataset(Dataset):
 
 def collate(samples: list[dict]) -> Batch:
     """Stack images and maps; keep the variable-length grasp arrays as a list. Skipped
-    samples are left out and listed in ``Batch.skipped`` (the batch may be empty)."""
+    samples are left out and listed in ``Batch.skipped`` (the batch may be empty).
+    """
     skipped = [s["skipped"] for s in samples if "skipped" in s]
     samples = [s for s in samples if "skipped" not in s]
     if not samples:

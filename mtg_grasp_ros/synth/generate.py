@@ -15,6 +15,7 @@ deleted and made again. Runs must not share an output directory concurrently.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import multiprocessing
@@ -34,6 +35,7 @@ from .scene import build_scene, connect, sample_object, sample_view
 from .verify import verify_labels
 from .writer import simulate_stereo, write_view
 
+SCENES = ("tabletop", "world")
 MARKER = "scene.json"
 SUMMARY = "summary.json"
 MAX_ATTEMPTS = 8                    # drops of an object before another object is drawn
@@ -45,6 +47,8 @@ _PR_SET_PDEATHSIG = 1               # linux/prctl.h
 
 @dataclass(frozen=True)
 class GenerateConfig:
+    """What ``generate`` makes: output directory, object and view counts, seed and scene options."""
+
     out: str
     objects: int
     views: int = 4
@@ -53,6 +57,14 @@ class GenerateConfig:
     verify: int = 0                 # labels per view tested in physics
     distractors: int = 0            # extra objects dropped around the target
     max_grasps: int = 150           # labels written per view (random subset of the valid)
+    scene: str = "tabletop"         # tabletop: one object (scene.py); world: synth/world.py
+    max_objects: int = 4            # world scenes: graspable objects per scene, 1..max
+
+    def __post_init__(self) -> None:
+        if self.scene not in SCENES:
+            raise ValueError(f"scene must be one of {SCENES}, got {self.scene!r}")
+        if self.max_objects < 1:
+            raise ValueError(f"max_objects must be >= 1, got {self.max_objects}")
 
 
 def object_name(seed: int, index: int) -> str:
@@ -78,6 +90,8 @@ def _client() -> int:
 
 def generate_object(cfg: GenerateConfig, index: int) -> dict:
     """Make, label and write all views of one object; returns its record plus ``seconds``."""
+    if cfg.scene == "world":
+        return generate_world(cfg, index)
     start = time.perf_counter()
     out, name = Path(cfg.out), object_name(cfg.seed, index)
     tmp = out / f".tmp-{name}-{os.getpid()}"
@@ -122,16 +136,61 @@ def generate_object(cfg: GenerateConfig, index: int) -> dict:
 def _exit_with_parent(parent: int) -> None:
     """Pool initializer: end this worker when ``parent`` dies, so a killed ``generate``
     leaves no workers writing. Linux: the kernel sends SIGKILL (prctl PR_SET_PDEATHSIG);
-    elsewhere :func:`_work` checks the parent between jobs."""
+    elsewhere :func:`_work` checks the parent between jobs.
+    """
     global _PARENT
     _PARENT = parent
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-        except (OSError, AttributeError):
-            pass
     if os.getppid() != parent:      # the parent died before prctl took effect
         os._exit(1)
+
+
+def generate_world(cfg: GenerateConfig, index: int) -> dict:
+    """Scene directory ``index`` of world scenes: ``views`` independent worlds (each a new
+    support, surroundings, objects, light and camera), every graspable object labelled.
+    """
+    from .world import build_world, render_world, sample_world
+
+    start = time.perf_counter()
+    out, name = Path(cfg.out), object_name(cfg.seed, index)
+    tmp = out / f".tmp-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    client = _client()
+    rng = np.random.default_rng([cfg.seed, index])
+    views: list[dict] = []
+    for k in range(cfg.views):
+        for _ in range(MAX_ATTEMPTS * 2):
+            spec = sample_world(rng, max_objects=cfg.max_objects)
+            world = build_world(client, spec)
+            if not world.object_ids:
+                continue
+            rv = render_world(world, spec, cfg.size,
+                              np.random.default_rng([cfg.seed, index, k, 3]), cfg.max_grasps)
+            if len(rv.labels) >= min(MIN_GRASPS, cfg.max_grasps):
+                break
+        else:
+            raise RuntimeError(f"{name} view {k}: no labelled scene in {MAX_ATTEMPTS * 2} draws")
+        stereo = simulate_stereo(rv.depth, np.random.default_rng([cfg.seed, index, k, 1]))
+        models = [s.model for s, _, _ in spec.objects]
+        write_view(tmp, k, name, rv, stereo, {"world": {
+            "objects": models, "graspable_on_support": len(world.object_ids),
+            "clutter": len(spec.clutter), "view_side_m": spec.view_side,
+            "camera_distance_m": spec.camera_distance}})
+        views.append({"index": k, "grasps": len(rv.labels),
+                      "mask_fraction": float((rv.mask > 0).mean()),
+                      "objects": len(world.object_ids),
+                      "verify_trials": 0, "verify_held": 0})
+    record = {"name": name, "index": index, "seed": cfg.seed, "size": cfg.size,
+              "scene": "world", "views": views}
+    (tmp / MARKER).write_text(json.dumps(record, indent=1))
+    final = out / name
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(tmp, final)
+    record["seconds"] = time.perf_counter() - start
+    return record
 
 
 def _work(job: tuple[GenerateConfig, int]) -> dict:
@@ -157,7 +216,8 @@ def pending(cfg: GenerateConfig) -> list[int]:
 
 def generate(cfg: GenerateConfig, workers: int = 1, progress: bool = True) -> dict:
     """Make every missing object of ``cfg`` with ``workers`` processes; returns the summary
-    (also written to ``<out>/summary.json``)."""
+    (also written to ``<out>/summary.json``).
+    """
     start = time.perf_counter()
     todo = pending(cfg)
     made: list[dict] = []

@@ -7,6 +7,7 @@ with a default. ``--set section.key=value`` (value parsed as YAML) overrides any
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -43,6 +44,8 @@ def parse_yaml(text: str) -> Any:
 
 @dataclass(frozen=True)
 class DataConfig:
+    """How the dataset is read: format, bad scenes, image cache."""
+
     format: str = "auto"          # auto | jacquard | cornell
     skip_bad: bool = False        # skip and count bad scenes instead of stopping
     cache: str | None = None      # directory of decoded, downscaled training images
@@ -51,6 +54,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
+    """Which k-fold split and fold the run trains on."""
+
     kind: str = "image"           # image | object
     folds: int = 5
     seed: int = 0
@@ -60,6 +65,8 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
+    """Optimisation: epochs, batch size, learning rate and schedule, device, workers."""
+
     epochs: int = 40
     batch_size: int = 8
     lr: float = 1e-3
@@ -69,10 +76,18 @@ class OptimConfig:
     device: str = "auto"
     batches_per_epoch: int | None = None   # None: the whole training set each epoch
     val_batches: int | None = None         # None: the whole validation set
+    schedule: str = "constant"    # constant | cosine (per step, down to lr * lr_min_factor)
+    lr_min_factor: float = 0.05
+    precision: str = "fp32"       # auto | fp32 | bf16 | fp16 (mtg_grasp_ros.precision)
+    channels_last: bool = False   # NHWC activations (about 2x faster convolutions on CPU)
+    threads: int | None = None    # torch CPU threads (None: torch's default)
+    init: str | None = None       # model (.safetensors) or checkpoint (.pt) to start from
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """One training variant: model, loss, data, augmentation, split, optimisation, postprocess."""
+
     name: str = "mtgcnn_p_depth"
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: str = "positional"
@@ -83,6 +98,7 @@ class TrainConfig:
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts (as written to ``config.yaml``)."""
         return asdict(self)
 
     @property
@@ -96,6 +112,18 @@ class TrainConfig:
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "augment": AugmentConfig,
             "split": SplitConfig, "optim": OptimConfig, "postprocess": PostprocessConfig}
 SCALARS = ("name", "loss")
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(cfg: OptimConfig, epoch: int, batch: int, batches: int) -> float:
+    """The learning rate at ``batch`` of ``batches`` in ``epoch`` (0-based): a function of
+    the position only, so a resumed run follows the same schedule without saved state.
+    """
+    if cfg.schedule == "constant":
+        return cfg.lr
+    t = (epoch + batch / max(batches, 1)) / max(cfg.epochs, 1)
+    low = cfg.lr * cfg.lr_min_factor
+    return low + (cfg.lr - low) * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
 
 
 def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
@@ -110,8 +138,8 @@ def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
             cls = SECTIONS[key]
             names = {f.name for f in fields(cls)}
             if not isinstance(value, dict) or set(value) - names:
-                raise ConfigError(f"{source}: unknown keys in '{key}': "
-                                  f"{sorted(set(value) - names) if isinstance(value, dict) else value}"
+                unknown = sorted(set(value) - names) if isinstance(value, dict) else value
+                raise ConfigError(f"{source}: unknown keys in '{key}': {unknown}"
                                   f"; expected some of {sorted(names)}")
             try:
                 kwargs[key] = cls(**value)
@@ -129,12 +157,25 @@ def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
         raise ConfigError(f"{source}: loss must be one of {LOSSES}, got {cfg.loss!r}")
     if cfg.optim.epochs < 1 or cfg.optim.batch_size < 1 or cfg.optim.lr <= 0:
         raise ConfigError(f"{source}: epochs and batch_size must be >= 1 and lr > 0")
+    if cfg.optim.schedule not in SCHEDULES:
+        raise ConfigError(f"{source}: optim.schedule must be one of {SCHEDULES}, got "
+                          f"{cfg.optim.schedule!r}")
+    if not 0.0 <= cfg.optim.lr_min_factor <= 1.0:
+        raise ConfigError(f"{source}: optim.lr_min_factor must be in [0, 1]")
+    from ..precision import PRECISIONS
+
+    if cfg.optim.precision not in PRECISIONS:
+        raise ConfigError(f"{source}: optim.precision must be one of {PRECISIONS}, got "
+                          f"{cfg.optim.precision!r}")
+    if cfg.optim.threads is not None and cfg.optim.threads < 1:
+        raise ConfigError(f"{source}: optim.threads must be >= 1, got {cfg.optim.threads}")
     if cfg.model.aux is not None and cfg.model.arch == "ggcnn2":
         raise ConfigError(f"{source}: ggcnn2 has no auxiliary branch")
     return cfg
 
 
 def load_config(path: str | Path) -> TrainConfig:
+    """A checked TrainConfig from a YAML file; ConfigError names the file and problem."""
     path = Path(path)
     try:
         doc = parse_yaml(path.read_text())
@@ -163,8 +204,10 @@ def apply_overrides(cfg: TrainConfig, assignments: list[str]) -> TrainConfig:
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    """Write ``cfg`` as YAML that :func:`load_config` reads back."""
     Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def with_optim(cfg: TrainConfig, **changes: Any) -> TrainConfig:
+    """``cfg`` with some optimisation settings changed."""
     return replace(cfg, optim=replace(cfg.optim, **changes))
