@@ -23,7 +23,7 @@ from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Float32MultiArray
 from visualization_msgs.msg import MarkerArray
 
@@ -33,6 +33,7 @@ from mtg_grasp_ros.ros.node import GraspDetectorNode
 
 TIMEOUT = 20.0
 OUTPUTS = {"grasp_pose": PoseStamped, "grasp_candidates": PoseArray,
+           "pregrasp_candidates": PoseArray, "grasps": PointCloud2,
            "grasp_info": Float32MultiArray, "markers": MarkerArray, "debug_image": Image}
 
 
