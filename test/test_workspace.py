@@ -1,5 +1,6 @@
 """The ``workspace`` parameter: a rectangle on the table, projected through each frame's camera
-pose, is the ROI the network sees (the same pipeline for the node and the offline replay)."""
+pose, is the ROI the network sees (the same pipeline for the node and the offline replay).
+"""
 
 from __future__ import annotations
 
