@@ -110,10 +110,11 @@ class Graph:
         (self.pub_compressed if isinstance(msg, CompressedImage) else self.pub_image).publish(msg)
 
     def detect(self, rgb: np.ndarray | None = None, encoding: str = "rgb8",
-               compressed: bool = False) -> tuple[PoseStamped | None, np.ndarray]:
+               compressed: bool = False,
+               stamp: Time | None = None) -> tuple[PoseStamped | None, np.ndarray]:
         """Send one frame; the pose (None if no grasp) and grasp_info rows published for it."""
         rgb = sc.scene() if rgb is None else rgb
-        stamp = self.next_stamp()
+        stamp = stamp or self.next_stamp()
         self.got.clear()
         msg = messages.rgb_to_compressed_msg(rgb, "camera_optical", stamp, "png") if compressed \
             else messages.rgb_to_image_msg(rgb, "camera_optical", stamp, encoding)
