@@ -11,7 +11,6 @@ the transform at the image stamp by the default ``tf.timeout``.
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
