@@ -34,6 +34,10 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+class NonFiniteOutput(RuntimeError):
+    """The network's output holds NaN or infinity (e.g. NaN weights): no grasp can be trusted."""
+
+
 @dataclass
 class Detection:
     """The grasps found in one image, best first, with per-stage timings in seconds."""
@@ -93,7 +97,8 @@ class GraspDetector:
         self._sync()
         t1 = time.perf_counter()
         maps = self.model(x)
-        self._sync()
+        if not bool(torch.isfinite(maps["q"]).all()):     # else no peak, silently no grasp
+            raise NonFiniteOutput("model output not finite (NaN or inf in the quality map)")
         t2 = time.perf_counter()
         net_grasps = rows_to_grasps(peak_table(maps, post), post)[0]
         t3 = time.perf_counter()

@@ -19,8 +19,8 @@ ways to choose the window, all ROS-free:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -40,7 +40,7 @@ class FramingError(ValueError):
 
 def ggcnn_view(grasps: np.ndarray, image_shape: Sequence[int], side: int = GGCNN_SIDE,
                size: int = INPUT_SIZE) -> View:
-    """ggcnn's Cornell crop: ``side`` px square centred on the mean of the labelled corners.
+    """Ggcnn's Cornell crop: ``side`` px square centred on the mean of the labelled corners.
 
     ``grasps`` is an (N, 5) array (x, y, angle, width, jaw) in image pixels; the mean of a
     rectangle's four corners is its centre, so the mean of all corners is the mean of the
@@ -79,7 +79,7 @@ class WorkspaceRect:
                                f"y_min < y_max, got {vals}")
 
     @classmethod
-    def from_sequence(cls, values: Sequence[float]) -> "WorkspaceRect":
+    def from_sequence(cls, values: Sequence[float]) -> WorkspaceRect:
         """From ``[x_min, y_min, x_max, y_max]`` (a ROS parameter's double array)."""
         if len(values) != 4:
             raise FramingError(f"workspace must be [x_min, y_min, x_max, y_max] (4 numbers), "

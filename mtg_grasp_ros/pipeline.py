@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .camera_pose import TransformSource, TransformTooOld, TransformUnavailable
-from .detector import Detection, GraspDetector
+from .detector import Detection, GraspDetector, NonFiniteOutput
 from .framing import FramingError, workspace_roi
 from .preprocess import ImageError
 from .projection import (
@@ -37,16 +37,21 @@ from .settings import Settings
 #: Why a frame could not be used (diagnostics keys ``bad_frames.<reason>``).
 REASONS: dict[str, str] = {
     "unsupported_encoding": "the image's encoding is not one the detector takes",
-    "bad_image": "the image message cannot be decoded",
+    "bad_image": "the image message cannot be decoded (corrupt, truncated, too large)",
+    "bad_stamp": "the image's header stamp is not a valid time (negative, nanosec >= 1e9)",
     "no_camera_info": "no camera intrinsics for the image",
-    "bad_intrinsics": "the camera intrinsics are unusable",
+    "bad_intrinsics": "the camera intrinsics are unusable or do not fit the image (size, "
+                      "aspect ratio, roi, distortion model or coefficients)",
     "bad_roi": "the region of interest does not fit the image",
     "inference_error": "the network failed (CUDA error, out of memory)",
+    "model_output_not_finite": "the network's output holds NaN or infinity (broken weights)",
     "no_transform": "the camera pose in the target (or plane) frame is unknown",
     "stale_transform": "only a camera pose older than tf.fallback_max_age is known",
     "no_depth": "depth_source is depth_topic but there is no depth image",
-    "bad_depth": "the depth image is unusable or not aligned with the colour image",
+    "bad_depth": "the depth image is unusable, not aligned with the colour image, or older "
+                 "than depth_max_age",
     "projection_failed": "no grasp could be placed in 3D",
+    "bad_message": "a recorded message cannot be deserialised (a corrupt bag; offline only)",
     "internal_error": "anything else (a bug)",
 }
 #: Stages timed per frame, in order (seconds); ``conversion`` and ``publishing`` are the
@@ -72,6 +77,9 @@ class FrameResult:
     camera: CameraModel                      # scaled to the image
     timings: dict[str, float] = field(default_factory=dict)   # preprocess ... projection
     rejected_too_wide: int = 0
+    unplaced: int = 0                        # candidates that could not be placed in 3D
+    best_unplaced: str = ""                  # why the best candidate could not (a lower one
+    #                                          was published first), else empty
     pose_source: str = ""                    # the source's name that placed the camera
     roi: tuple[int, int, int, int] | None = None   # the ROI used (workspace's or roi's)
 
@@ -86,9 +94,7 @@ def process_frame(rgb: np.ndarray, camera: CameraModel, camera_frame: str, stamp
     CameraInfo's); ``depth`` returns the aligned depth image in metres for a camera (called
     only for ``depth_source: depth_topic``; it may raise FrameError).
     """
-    h, w = rgb.shape[:2]
-    if (camera.width, camera.height) != (w, h):
-        camera = camera.scaled_to(w, h)
+    camera = camera_for_image(camera, rgb.shape[1], rgb.shape[0])
     roi, located = settings.roi, None
     if settings.workspace is not None:     # the camera pose first: it decides the ROI
         located = _locate_camera(camera_frame, stamp_ns, settings, poses)
@@ -98,6 +104,8 @@ def process_frame(rgb: np.ndarray, camera: CameraModel, camera_frame: str, stamp
                               with_quality_map=with_quality_map)
     except ImageError as exc:        # e.g. an roi outside this image
         raise FrameError("bad_roi", str(exc)) from None
+    except NonFiniteOutput as exc:
+        raise FrameError("model_output_not_finite", str(exc)) from None
     except RuntimeError as exc:      # CUDA failures and out-of-memory
         raise FrameError("inference_error", f"{type(exc).__name__}: {exc}") from None
     t0 = time.perf_counter()
@@ -109,6 +117,22 @@ def process_frame(rgb: np.ndarray, camera: CameraModel, camera_frame: str, stamp
         _place(result, settings, *located[:2], depth)
     result.timings["projection"] = time.perf_counter() - t0
     return result
+
+
+def camera_for_image(camera: CameraModel, width: int, height: int) -> CameraModel:
+    """The camera scaled to a ``width`` x ``height`` image (a resized stream keeps its
+    CameraInfo); FrameError ``bad_intrinsics`` when the image has another aspect ratio, which
+    scaling would stretch (the poses would be silently off).
+    """
+    cw, ch = camera.width, camera.height
+    if (cw, ch) == (width, height):
+        return camera
+    # a true resize rounds one side by at most a pixel: compare what each side implies
+    if min(abs(width - cw * height / ch), abs(height - ch * width / cw)) > 1.0:
+        raise FrameError("bad_intrinsics", f"CameraInfo is for {cw}x{ch} images but the image "
+                         f"is {width}x{height}: another aspect ratio (a crop needs the "
+                         f"CameraInfo's roi)")
+    return camera.scaled_to(width, height)
 
 
 def _locate_camera(camera_frame: str, stamp_ns: int, s: Settings,
@@ -159,5 +183,8 @@ def _place(result: FrameResult, s: Settings, to_target: Transform, source: Depth
     good = [r for r in placed if not isinstance(r, ProjectionError)]
     if errors and not good:
         raise FrameError("projection_failed", str(errors[0]))
+    result.unplaced = len(errors)
+    if isinstance(placed[0], ProjectionError):      # e.g. a depth hole at the best grasp
+        result.best_unplaced = str(placed[0])
     result.rejected_too_wide = sum(p.width_m > s.max_opening for p in good)
     result.poses = [p.transformed(to_target) for p in good if p.width_m <= s.max_opening]

@@ -37,6 +37,11 @@ DEPTH_SOURCES: tuple[str, ...] = ("plane", "depth_topic", "fixed")
 #: Directions the gripper approaches along: the camera's optical axis (the paper's gripper,
 #: perpendicular to the image plane) or minus the support plane's normal (top-down).
 APPROACHES: tuple[str, ...] = ("optical_axis", "plane_normal")
+#: CameraInfo distortion models that rays are undistorted with, and the numbers of
+#: coefficients each takes (sensor_msgs' plumb_bob: k1 k2 t1 t2 [k3]; rational_polynomial: 8,
+#: or OpenCV's 12 and 14; equidistant: the fisheye model's k1..k4, via cv2.fisheye).
+DISTORTION_MODELS: dict[str, tuple[int, ...]] = {
+    "plumb_bob": (4, 5), "rational_polynomial": (8, 12, 14), "equidistant": (4,)}
 
 
 class ProjectionError(ValueError):
@@ -140,7 +145,9 @@ class Transform:
 
 @dataclass(frozen=True)
 class CameraModel:
-    """Pinhole intrinsics (and optional plumb_bob distortion) of a camera's optical frame."""
+    """Pinhole intrinsics and optional lens distortion (:data:`DISTORTION_MODELS`) of a
+    camera's optical frame. Empty ``distortion``: none (any model).
+    """
 
     fx: float
     fy: float
@@ -150,6 +157,7 @@ class CameraModel:
     height: int
     frame_id: str = "camera_optical_frame"
     distortion: tuple[float, ...] = ()
+    distortion_model: str = "plumb_bob"
 
     def __post_init__(self) -> None:
         bad = [n for n in ("fx", "fy", "cx", "cy") if not math.isfinite(getattr(self, n))]
@@ -160,6 +168,14 @@ class CameraModel:
             raise ProjectionError(f"camera size must be positive, got {self.width}x{self.height}")
         if not all(math.isfinite(d) for d in self.distortion):
             raise ProjectionError(f"distortion coefficients must be finite, got {self.distortion}")
+        counts = DISTORTION_MODELS.get(self.distortion_model)
+        if counts is None:
+            raise ProjectionError(f"unknown distortion model {self.distortion_model!r}; "
+                                  f"supported: {', '.join(DISTORTION_MODELS)}")
+        if self.distortion and len(self.distortion) not in counts:
+            raise ProjectionError(f"{self.distortion_model} distortion takes "
+                                  f"{' or '.join(map(str, counts))} coefficients, got "
+                                  f"{len(self.distortion)}")
 
     @classmethod
     def from_fov(cls, width: int, height: int, fov_y_deg: float,
@@ -174,26 +190,31 @@ class CameraModel:
 
     @classmethod
     def from_k(cls, k: Sequence[float], width: int, height: int, frame_id: str = "",
-               distortion: Sequence[float] = ()) -> CameraModel:
+               distortion: Sequence[float] = (),
+               distortion_model: str = "plumb_bob") -> CameraModel:
         """From a row-major 3x3 K (CameraInfo.k) and the image size."""
         k = [float(v) for v in k]
         if len(k) != 9:
             raise ProjectionError(f"K must have 9 values, got {len(k)}")
         return cls(k[0], k[4], k[2], k[5], int(width), int(height), frame_id or
-                   "camera_optical_frame", tuple(float(d) for d in distortion))
+                   "camera_optical_frame", tuple(float(d) for d in distortion),
+                   distortion_model)
 
     def scaled_to(self, width: int, height: int) -> CameraModel:
         """The same camera for an image resized to ``width`` x ``height``."""
         sx, sy = width / self.width, height / self.height
         return CameraModel(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
                            (self.cy + 0.5) * sy - 0.5, width, height, self.frame_id,
-                           self.distortion)
+                           self.distortion, self.distortion_model)
 
     def rays(self, pixels: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
         """Rays (N, 3) through pixels (N, 2), scaled so that z = 1."""
         p = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
         xy: np.ndarray
-        if any(self.distortion):
+        if any(self.distortion) and self.distortion_model == "equidistant":
+            xy = cv2.fisheye.undistortPoints(p.reshape(-1, 1, 2), self.matrix(),
+                                             np.array(self.distortion)).reshape(-1, 2)
+        elif any(self.distortion):
             xy = cv2.undistortPoints(p.reshape(-1, 1, 2), self.matrix(),
                                      np.array(self.distortion)).reshape(-1, 2)
         else:

@@ -32,7 +32,9 @@ MODEL_FILE = "mtgcnn_p_depth_synth.safetensors"
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 MODES = ("continuous", "on_request")
 INPUTS = ("raw", "compressed")
-RELIABILITIES = ("best_effort", "reliable")
+RELIABILITIES = ("auto", "best_effort", "reliable")
+#: The smallest ROI side (the smallest image the detector takes).
+MIN_ROI_PX = 4
 POSE_SOURCES = ("auto", "tf2", "static")
 
 #: The default static camera pose: 0.6 m above the target frame's origin, looking straight
@@ -65,8 +67,10 @@ PARAMS: tuple[Param, ...] = (
           "the CPU.", (0, 256), read_only=True),
     Param("input", "raw", "Subscribe to 'image' (raw) or 'image/compressed'.", choices=INPUTS,
           read_only=True),
-    Param("qos.reliability", "best_effort", "Reliability of the image, camera_info and depth "
-          "subscriptions (sensor data QoS by default).", choices=RELIABILITIES, read_only=True),
+    Param("qos.reliability", "auto", "Reliability of the image, camera_info and depth "
+          "subscriptions. auto: follow the publishers, as rosbag2 does (reliable when every "
+          "publisher of the topic is reliable, else best effort); large frames over best effort "
+          "are often lost.", choices=RELIABILITIES, read_only=True),
     Param("qos.depth", 5, "History depth (keep last) of the input subscriptions.", (1, 100),
           read_only=True),
     Param("mode", "continuous", "continuous: every newest frame; on_request: only when "
@@ -108,6 +112,9 @@ PARAMS: tuple[Param, ...] = (
     Param("tool.rpy", [0.0, 0.0, 0.0], "Orientation of the tool frame in the grasp frame (x "
           "closing, z approach), fixed-axis roll, pitch, yaw (rad); e.g. [0, 0, 1.5708] for a "
           "gripper that closes along its link's y."),
+    Param("depth_max_age", 0.5, "depth_topic: a depth image whose stamp is further than this "
+          "from the colour image's is not used (bad_depth), seconds; 0: no check.",
+          (0.0, 3600.0)),
     Param("fixed_distance", 0.5, "Distance along the ray for depth_source fixed, metres.",
           (0.01, 20.0)),
     Param("tf.timeout", 0.25, "Seconds to wait for the transform at the image stamp (a "
@@ -267,6 +274,7 @@ class Settings:
     tf_timeout: float
     tf_fallback_latest: bool
     static_pose: Transform        # camera optical frame -> target_frame
+    depth_max_age: float = 0.5    # seconds between depth and colour stamps; 0: any
     tf_fallback_max_age: float = 0.1
     approach: str = "optical_axis"
     tool: ToolFrame = ToolFrame()
@@ -280,6 +288,9 @@ class Settings:
         roi = tuple(int(x) for x in v["roi"])
         if len(roi) != 4 or min(roi) < 0:
             raise ValueError(f"roi must be [x, y, width, height] with values >= 0, got {list(roi)}")
+        if roi[2] > 0 and roi[3] > 0 and min(roi[2], roi[3]) < MIN_ROI_PX:
+            raise ValueError(f"roi width and height must be 0 (whole image) or at least "
+                             f"{MIN_ROI_PX} px, got {list(roi)}")
         if not v["target_frame"]:
             raise ValueError("target_frame must not be empty")
         depth = DepthSource(_choice(v, "depth_source", DEPTH_SOURCES),
@@ -297,8 +308,9 @@ class Settings:
                    _choice(v, "mode", MODES), float(v["request_timeout"]),
                    float(v["max_opening"]), v["target_frame"], depth,
                    v["plane.frame"] or v["target_frame"], float(v["tf.timeout"]),
-                   bool(v["tf.fallback_latest"]), pose, float(v["tf.fallback_max_age"]),
-                   _choice(v, "approach", APPROACHES), tool, workspace)
+                   bool(v["tf.fallback_latest"]), pose, float(v["depth_max_age"]),
+                   tf_fallback_max_age=float(v["tf.fallback_max_age"]),
+                   approach=_choice(v, "approach", APPROACHES), tool=tool, workspace=workspace)
 
 
 def settings_from(params_file: str | Path | None = None,

@@ -40,7 +40,8 @@ def bag_image_stamps() -> set[tuple[int, int]]:
 def write_params_file(path):
     """The shipped config/grasp_detector.yaml with NON_DEFAULT applied."""
     doc = yaml.safe_load((REPO / "config" / "grasp_detector.yaml").read_text())
-    doc["grasp_detector"]["ros__parameters"].update(NON_DEFAULT)
+    (node_key,) = doc     # the file's one node key (/**/grasp_detector: any namespace)
+    doc[node_key]["ros__parameters"].update(NON_DEFAULT)
     path.write_text(yaml.safe_dump(doc))
     return path
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from mtg_grasp_ros.ros.frame_slot import FrameSlot
 
 
@@ -76,3 +78,41 @@ def test_mode_change_wakes_the_worker_and_stop_ends_it():
     assert got and got[0] is not None and got[0].msg == "frame"
     slot.stop()
     assert slot.stopping and slot.take(timeout=5.0) is None
+
+
+def test_stop_releases_waiting_requests_at_once():
+    """A ~/detect call waiting with a long timeout ends when the node stops (issue 13.1)."""
+    import time
+
+    from mtg_grasp_ros.ros.frame_slot import SHUTDOWN_MESSAGE
+
+    slot = FrameSlot(lambda: False)
+    results = []
+    req = slot.request()
+    waiter = threading.Thread(target=lambda: results.append(slot.wait(req, 120.0)))
+    waiter.start()
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    slot.stop()
+    waiter.join(5.0)
+    assert not waiter.is_alive() and time.monotonic() - t0 < 1.0
+    assert results == [True] and not req.success and req.message == SHUTDOWN_MESSAGE
+    assert slot.pending_requests == 0
+    late = slot.request()                   # a call after stop is answered at once, too
+    assert slot.wait(late, 120.0) and not late.success
+
+
+def test_arrival_watch_warns_only_while_publishers_deliver_nothing():
+    from mtg_grasp_ros.ros.stats import ArrivalWatch
+
+    w = ArrivalWatch(stall_s=3.0)
+    assert w.check(0, now=100.0) is None            # nobody publishes: nothing to say
+    assert w.check(1, now=101.0) is None            # a publisher appears: the clock starts
+    assert w.check(1, now=103.9) is None
+    assert w.check(1, now=104.5) == 3.5             # 3.5 s matched, nothing arrived
+    w.arrived()                                     # (monotonic now, far past 104.5 here)
+    import time
+    now = time.monotonic()
+    assert w.check(1, now=now + 1.0) is None
+    assert w.check(1, now=now + 4.0) == pytest.approx(4.0, abs=0.1)
+    assert w.check(0, now=now + 5.0) is None        # the publisher left: no warning

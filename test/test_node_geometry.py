@@ -102,7 +102,8 @@ def messages_param(name, value):
 
 
 def test_fixed_and_depth_topic_sources(model):
-    g = Graph(model, depth_source="fixed", fixed_distance=0.45)
+    # the test's stamps are a second apart: depth_max_age covers the depth image's
+    g = Graph(model, depth_source="fixed", fixed_distance=0.45, depth_max_age=5.0)
     try:
         g.send_info()
         pose, rows = g.detect()

@@ -34,7 +34,7 @@ def _diagnostics(g):
 
 
 def test_bad_inputs_are_counted_and_the_node_survives(model):
-    g = Graph(model, diagnostics_period=0.2)
+    g = Graph(model, diagnostics_period=0.2, depth_max_age=10.0)   # stamps 1 s apart
     node = g.node
     try:
         # no CameraInfo yet

@@ -262,3 +262,35 @@ def test_ctrl_c_on_mtg_grasp_replay_loop_prints_the_summary():
     assert proc.returncode == 0, out
     assert "Traceback" not in out and "stopped" in out, out
     assert "played" in out and "/camera/image_raw:" in out, out
+
+
+def test_corrupt_message_is_skipped_and_an_empty_bag_lasts_zero_seconds(tmp_path, ros):
+    node, executor = ros
+    frames = list(toy_table_frames(3))
+    with BagWriter(tmp_path / "bag") as bag:
+        bag.topic("/camera/image_raw", IMAGE)
+        for i, f in enumerate(frames):
+            raw = bag.typestore.serialize_cdr(image_msg(bag.typestore, f), IMAGE)
+            bag.write("/camera/image_raw", f.stamp_ns, bytes(raw[:100]) if i == 1 else raw)
+    got: list = []
+    node.create_subscription(Image, "/camera/image_raw", got.append, 10)
+    player, thread, result = play_in_thread(node, tmp_path / "bag",
+                                            ReplayOptions(start_delay=0.5))
+    try:
+        spin_until(executor, lambda: len(got) == 2 and not thread.is_alive(), 20)
+    finally:
+        thread.join(10)
+        player.close()
+    stats = result["stats"]
+    assert stats.published["/camera/image_raw"] == 2 and len(got) == 2
+    assert stats.undecodable == {"/camera/image_raw": 1}
+    # an empty bag: 0 s, not -9.2e9 s
+    with BagWriter(tmp_path / "empty") as bag:
+        bag.topic("/camera/image_raw", IMAGE)
+    player = BagPlayer(node, tmp_path / "empty", ReplayOptions(start_delay=0.0),
+                       log=lambda s: None)
+    try:
+        assert player.stats.bag_seconds == 0.0
+        assert player.play().loops == 1
+    finally:
+        player.close()

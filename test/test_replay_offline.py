@@ -230,3 +230,54 @@ def test_unusable_frames_are_counted_not_fatal(tmp_path, model):
     assert status[1].startswith("unsupported_encoding:")
     assert "16UC1" in status[1] and "step" in status[2] and "cannot be decoded" in status[3]
     assert summary.images == 5 and sum(summary.skipped.values()) == 4
+
+
+def _bag_with_corrupt_messages(path: Path) -> Path:
+    """A camera bag with one truncated Image, one truncated CameraInfo and, on a second camera,
+    a CameraInfo with 3 distortion coefficients (issue 13.8).
+    """
+    camera = default_camera(160, 120, frame_id="cam")
+    frames = list(toy_table_frames(3, camera=camera))
+    with BagWriter(path) as bag:
+        ts = bag.typestore
+        for topic, msgtype in (("/cam/image_raw", IMAGE), ("/cam/camera_info", CAMERA_INFO),
+                               ("/odd/image_raw", IMAGE), ("/odd/camera_info", CAMERA_INFO)):
+            bag.topic(topic, msgtype)
+        t = frames[0].stamp_ns
+        bag.write_msg("/cam/camera_info", t, camera_info_msg(ts, camera, t))
+        info = ts.serialize_cdr(camera_info_msg(ts, camera, t + 1), CAMERA_INFO)
+        bag.write("/cam/camera_info", t + 1, bytes(info[:40]))          # cut short
+        odd = camera_info_msg(ts, camera, t)
+        odd.d = np.array([0.01, 0.0, 0.0])
+        bag.write_msg("/odd/camera_info", t, odd)
+        bag.write_msg("/cam/image_raw", t + 2, image_msg(ts, frames[0]))
+        raw = ts.serialize_cdr(image_msg(ts, frames[1]), IMAGE)
+        bag.write("/cam/image_raw", t + 3, bytes(raw[:len(raw) // 2]))  # cut short
+        bag.write_msg("/odd/image_raw", t + 4, image_msg(ts, frames[1]))
+        bag.write_msg("/cam/image_raw", t + 5, image_msg(ts, frames[2]))
+    return path
+
+
+def test_corrupt_messages_and_odd_distortion_are_counted_not_fatal(tmp_path, model):
+    bag = _bag_with_corrupt_messages(tmp_path / "corrupt")
+    lines: list[str] = []
+    summary = run_offline(bag, tmp_path / "out", OfflineConfig.create(model), log=lines.append)
+    rows = read_csv(tmp_path / "out" / "grasps.csv")
+    status = [r["status"].split(":")[0] for r in rows]
+    assert status == ["ok", "bad_message", "bad_intrinsics", "ok"], status
+    assert "3 coefficients" in rows[2]["status"] or "got 3" in rows[2]["status"]
+    assert summary.images == 4 and summary.skipped == {"bad_message": 1, "bad_intrinsics": 1}
+    assert summary.undecodable_infos == {"/cam/camera_info": 1}
+    assert any("undecodable CameraInfo" in line for line in lines)
+    assert len(read_topic(tmp_path / "out" / "grasps", POSES)) == 2
+
+
+def test_cli_replay_of_a_bag_without_metadata_is_a_clear_error(tmp_path):
+    bag = make_bag(tmp_path / "bag", frames=1)
+    (bag / "metadata.yaml").unlink()
+    for extra in ([], ["--offline", "--out", str(tmp_path / "out")]):
+        out = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.cli", "replay", str(bag),
+                              *extra], cwd=REPO, env=subprocess_env(), capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert "without metadata.yaml" in out.stderr and "ros2 bag reindex" in out.stderr

@@ -221,3 +221,144 @@ def sc_quat_matrix(q):
     return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
                      [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
                      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+
+
+# --- issue 13: intrinsics that do not fit, and compressed images that must not be decoded ------
+
+@pytest.mark.parametrize("model, n", [("plumb_bob", 3), ("plumb_bob", 6), ("plumb_bob", 20),
+                                      ("rational_polynomial", 5), ("equidistant", 5)])
+def test_wrong_number_of_distortion_coefficients_is_bad_intrinsics(model, n):
+    info = m.camera_info_msg(CAM, STAMP)
+    info.distortion_model, info.d = model, [0.01] * n
+    with pytest.raises(ProjectionError, match=f"got {n}"):
+        m.camera_model(info)
+
+
+def test_distortion_models_plumb_bob_rational_equidistant_and_unknown():
+    import cv2
+
+    info = m.camera_info_msg(CAM, STAMP)
+    # rational_polynomial: 8 coefficients, undistorted as OpenCV does
+    info.distortion_model, info.d = "rational_polynomial", [0.1, -0.05, 0, 0, 0.01, 0.02, 0, 0]
+    cam = m.camera_model(info)
+    ray = cam.rays([[300.0, 200.0]])[0]
+    expect = cv2.undistortPoints(np.array([[[300.0, 200.0]]]), cam.matrix(),
+                                 np.array(info.d)).reshape(2)
+    np.testing.assert_allclose(ray[:2], expect)
+    # equidistant (fisheye): cv2.fisheye, not the plumb_bob formula (the old code ignored it)
+    info.distortion_model, info.d = "equidistant", [0.2, -0.1, 0.02, 0.0]
+    cam = m.camera_model(info)
+    ray = cam.rays([[300.0, 200.0]])[0]
+    expect = cv2.fisheye.undistortPoints(np.array([[[300.0, 200.0]]]), cam.matrix(),
+                                         np.array(info.d)).reshape(2)
+    np.testing.assert_allclose(ray[:2], expect)
+    pinhole = [(300.0 - CAM.cx) / CAM.fx, (200.0 - CAM.cy) / CAM.fy]
+    assert np.linalg.norm(ray[:2] - pinhole) * CAM.fx > 2.0     # pixels: the lens matters
+    # a fisheye ray re-projected through the fisheye model lands on the pixel
+    back = cv2.fisheye.distortPoints(ray[:2].reshape(1, 1, 2), cam.matrix(), np.array(info.d))
+    np.testing.assert_allclose(back.reshape(2), [300.0, 200.0], atol=1e-3)
+    # unknown models are refused, even with zero coefficients (image_geometry: UNKNOWN)
+    info.distortion_model, info.d = "kannala_brandt_8", [0.0] * 8
+    with pytest.raises(ProjectionError, match="unknown distortion model"):
+        m.camera_model(info)
+    # a default CameraInfo (no model name, no coefficients) is a plain pinhole
+    info.distortion_model, info.d = "", []
+    assert m.camera_model(info).distortion == ()
+    info.d = [0.1, 0, 0, 0, 0]
+    with pytest.raises(ProjectionError, match="unknown distortion model ''"):
+        m.camera_model(info)
+
+
+def test_camera_info_roi_offsets_the_principal_point_and_binning_scales():
+    full = CameraModel(600.0, 600.0, 319.5, 239.5, 640, 480, "cam")
+    info = m.camera_info_msg(full, STAMP)
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 80, 60, 160, 120
+    crop = m.camera_model(info)
+    assert (crop.width, crop.height, crop.fx, crop.fy) == (160, 120, 600.0, 600.0)
+    assert (crop.cx, crop.cy) == (239.5, 179.5)
+    # the same scene point: pixel (u, v) of the crop is (u + 80, v + 60) of the full image
+    np.testing.assert_allclose(crop.rays([[10.0, 20.0]]), full.rays([[90.0, 80.0]]))
+    info.roi.width = 600                      # does not fit the 640 px wide camera at x 80
+    with pytest.raises(ProjectionError, match="does not fit"):
+        m.camera_model(info)
+    info = m.camera_info_msg(full, STAMP)
+    info.binning_x = info.binning_y = 2
+    binned = m.camera_model(info)
+    assert (binned.width, binned.height, binned.fx) == (320, 240, 300.0)
+    np.testing.assert_allclose(binned.rays([[100.0, 50.0]]), full.rays([[200.5, 100.5]]))
+
+
+def _corrupt_jpeg() -> tuple[bytes, bytes]:
+    """A real JPEG, and the same with 8 bytes of its entropy-coded data garbled."""
+    import cv2
+
+    rgb = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (120, 160, 3), np.uint8),
+                           (9, 9), 3)
+    good = m.rgb_to_compressed_msg(rgb, "cam", STAMP, "jpeg", 90)
+    data = bytearray(good.data)
+    sos = data.index(b"\xff\xda")
+    for k in range(8):
+        data[sos + 200 + k] ^= 0x5A
+    return bytes(good.data), bytes(data)
+
+
+def test_corrupt_and_truncated_jpegs_are_refused():
+    import cv2
+
+    good, bad = _corrupt_jpeg()
+    assert m.compressed_to_rgb(m.CompressedImage(format="jpeg", data=good)).shape == (120, 160, 3)
+    # OpenCV returns the damaged image (libjpeg only prints a warning): what the node did
+    damaged = cv2.imdecode(np.frombuffer(bad, np.uint8), cv2.IMREAD_COLOR)
+    clean = cv2.imdecode(np.frombuffer(good, np.uint8), cv2.IMREAD_COLOR)
+    assert damaged is not None and np.abs(damaged.astype(int) - clean).mean() > 2
+    with pytest.raises(ImageError, match="corrupt JPEG"):
+        m.compressed_to_rgb(m.CompressedImage(format="jpeg", data=bad))
+    with pytest.raises(ImageError):
+        m.compressed_to_rgb(m.CompressedImage(format="jpeg", data=good[:len(good) // 2]))
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A small real PNG whose IHDR (with a valid CRC) declares ``width`` x ``height``."""
+    import zlib
+
+    msg = m.rgb_to_compressed_msg(np.zeros((8, 8, 3), np.uint8), "cam", STAMP, "png")
+    data = bytearray(msg.data)
+    data[16:20], data[20:24] = width.to_bytes(4, "big"), height.to_bytes(4, "big")
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    return bytes(data)
+
+
+def test_huge_declared_sizes_are_refused_before_decoding():
+    import time
+
+    assert m.compressed_size(_png_declaring(20000, 20000)) == ("png", 20000, 20000)
+    t0 = time.perf_counter()
+    with pytest.raises(ImageError, match="20000x20000"):
+        m.compressed_to_rgb(m.CompressedImage(format="png", data=_png_declaring(20000, 20000)))
+    assert time.perf_counter() - t0 < 0.5
+    # a JPEG's size comes from its frame header
+    good, _ = _corrupt_jpeg()
+    assert m.compressed_size(good) == ("jpeg", 160, 120)
+    with pytest.raises(ImageError, match="160x120"):
+        m.compressed_to_rgb(m.CompressedImage(format="jpeg", data=good), max_pixels=160 * 119)
+    with pytest.raises(ImageError, match="neither PNG nor JPEG"):
+        m.compressed_size(b"GIF89a....")
+
+
+def test_raw_image_data_must_match_its_size_exactly():
+    msg = m.rgb_to_image_msg(_scene(), "cam", STAMP)
+    msg.data = bytes(msg.data) + bytes(3)         # more than height x step
+    with pytest.raises(ImageError, match="needs"):
+        m.image_to_rgb(msg, backend="rosbags-image")
+
+
+def test_corrupt_and_truncated_pngs_are_refused():
+    """The CRC and filter checks of libpng catch what JPEG needs simplejpeg for."""
+    rgb = np.random.default_rng(1).integers(0, 256, (60, 80, 3), np.uint8)
+    data = bytes(m.rgb_to_compressed_msg(rgb, "cam", STAMP, "png").data)
+    flipped = data[:200] + bytes(b ^ 0x5A for b in data[200:208]) + data[208:]
+    for bad in (data[:len(data) // 2], flipped):
+        with pytest.raises(ImageError, match="cannot be decoded"):
+            m.compressed_to_rgb(m.CompressedImage(format="png", data=bad))

@@ -20,6 +20,7 @@ from .reader import (
            StampIndex,
            StaticTransforms,
            camera_info_for,
+           duration_s,
            find_layout,
            is_latched,
            iter_messages,
@@ -32,6 +33,7 @@ from .writer import BAG_VERSION, STORAGES, BagWriter, qos_profile
 
 __all__ = ["BAG_VERSION", "CAMERA_INFO", "COMPRESSED_IMAGE", "IMAGE", "IMAGE_TYPES", "STORAGES",
            "TF", "TF_MESSAGE", "TF_STATIC", "BagError", "BagLayout", "BagWriter", "Ros2View",
-           "StampIndex", "StaticTransforms", "camera_info_for", "find_layout", "is_latched",
+           "StampIndex", "StaticTransforms", "camera_info_for", "duration_s", "find_layout",
+           "is_latched",
            "iter_messages", "open_bag", "qos_profile", "ros2_typestore", "stamp_ns",
            "topic_name"]

@@ -55,12 +55,26 @@ def open_bag(path: str | Path) -> AnyReader:
         path = path.parent
     if not path.exists():
         raise BagError(f"{path}: no such bag (expected a rosbag2 folder or a ROS 1 .bag file)")
-    reader = AnyReader([path], default_typestore=ros2_typestore())
+    if path.is_dir() and not (path / "metadata.yaml").is_file():
+        files = sorted(p.name for p in path.iterdir())[:5]
+        raise BagError(f"{path}: a rosbag2 folder without metadata.yaml (holds: "
+                       f"{', '.join(files) or 'nothing'}); `ros2 bag reindex {path}` writes "
+                       f"it again from the storage files")
     try:
+        reader = AnyReader([path], default_typestore=ros2_typestore())
         reader.open()
     except Exception as exc:  # rosbags raises several unrelated types for a bad bag
         raise BagError(f"{path}: cannot read as a rosbag2 or ROS 1 bag ({exc})") from None
     return reader
+
+
+def duration_s(reader: AnyReader) -> float:
+    """Seconds from the first to the last message; 0 for a bag without messages (rosbags
+    reports one of nearly -2^63 ns then).
+    """
+    if reader.end_time < reader.start_time:
+        return 0.0
+    return (reader.end_time - reader.start_time) / 1e9
 
 
 def is_latched(conn: Connection) -> bool:

@@ -25,6 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=-1)
     p.add_argument("--device", default="auto")
+    p.add_argument("--frame", default="whole", choices=("whole", "ggcnn"),
+                   help="whole: the largest centred square of each image, as the node sees a "
+                   "frame; ggcnn: a 300x300 px window centred on the mean of the labelled "
+                   "corners, clamped to the image (dougsm/ggcnn's Cornell protocol)")
 
 
 def select_records(data: Path, fmt: str, split: Path | None, fold: int, part: str,
@@ -56,16 +60,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     post = PostprocessConfig(sigma_q=args.sigma, sigma_angle=args.sigma, sigma_width=args.sigma)
     result = evaluate_records(model, records, device, post, args.batch_size, args.workers,
-                              progress=sys.stderr.isatty(), skip_bad=args.skip_bad)
+                              progress=sys.stderr.isatty(), skip_bad=args.skip_bad,
+                              frame=args.frame)
     where = f"{args.part} part of fold {args.fold} of {args.split}" if args.split else "all images"
-    print(f"{index.summary()}; evaluated {where}")
+    print(f"{index.summary()}; evaluated {where}, frame {args.frame}")
     print(f"correct grasps: {result.correct}/{result.total} = {result.accuracy:.2f}%"
           + (f" ({result.skipped} unreadable images skipped)" if result.skipped else ""))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "model": str(args.model), "data": str(args.data), "split": str(args.split or ""),
-            "fold": args.fold if args.split else None, "part": args.part,
+            "fold": args.fold if args.split else None, "part": args.part, "frame": args.frame,
             "accuracy": result.accuracy, "correct": result.correct, "total": result.total,
             "skipped": result.skipped,
             "images": result.images}, indent=1))

@@ -20,6 +20,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="test K labels per view in physics and report the agreement")
     p.add_argument("--distractors", type=int, default=0, help="extra objects per scene")
     p.add_argument("--max-grasps", type=int, default=150, help="labels per view at most")
+    p.add_argument("--scene", default="tabletop", choices=("tabletop", "world"),
+                   help="tabletop: one object filling 35-60%% of a plain table view; world: a "
+                   "support with edges, floor, clutter, 1..--max-objects labelled objects of "
+                   "5-60%% of the view, shadows and camera effects (synth/world.py)")
+    p.add_argument("--max-objects", type=int, default=4, help="world scenes: graspable "
+                   "objects per scene at most")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -29,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.objects < 1 or args.views < 1 or args.size < 32:
         raise SystemExit("generate: --objects and --views must be >= 1 and --size >= 32")
     cfg = GenerateConfig(args.out, args.objects, args.views, args.seed, args.size, args.verify,
-                         args.distractors, args.max_grasps)
+                         args.distractors, args.max_grasps, args.scene, args.max_objects)
     summary = generate(cfg, args.workers, progress=not args.no_progress)
     print(json.dumps(summary) if args.json else format_summary(summary))
     return 0

@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--fold", type=int, default=0)
     s.add_argument("--count", type=int, default=12, help="how many images")
     s.add_argument("--device", default="auto")
+    s.add_argument("--frame", default="whole", choices=("whole", "ggcnn"),
+                   help="whole frame as the node sees it, or ggcnn's Cornell window")
     s.add_argument("--out", type=Path, required=True, help="PNG file to write")
 
 
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             device = select_device(args.device)
             _, records = select_records(args.data, args.format, args.split, args.fold, "test")
             out = plots.plot_sheet(load_any(args.model, device), records[:args.count], args.out,
-                                   device)
+                                   device, frame=args.frame)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

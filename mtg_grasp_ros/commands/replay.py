@@ -112,11 +112,13 @@ def _live(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Offline or live replay; a bad bag, model or parameter: exit 2 with the reason."""
     from ..bags import BagError
+    from ..detector import NonFiniteOutput
     from ..model_io import ModelFileError
     from ..preprocess import ImageError
 
     try:
         return _offline(args) if args.offline else _live(args)
-    except (BagError, ModelFileError, ImageError, FileExistsError, ValueError) as exc:
+    except (BagError, ModelFileError, NonFiniteOutput, ImageError, FileExistsError,
+            ValueError) as exc:
         print(f"mtg_grasp replay: {exc}", file=sys.stderr)
         return 2

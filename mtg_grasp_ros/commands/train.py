@@ -14,7 +14,8 @@ from ..training.config import ConfigError, TrainConfig, apply_overrides, load_co
 SHORTCUTS = {"epochs": "optim.epochs", "batch_size": "optim.batch_size", "lr": "optim.lr",
              "seed": "optim.seed", "workers": "optim.workers", "device": "optim.device",
              "batches_per_epoch": "optim.batches_per_epoch", "fold": "split.fold",
-             "split": "split.file", "cache": "data.cache"}
+             "split": "split.file", "cache": "data.cache", "init": "optim.init",
+             "threads": "optim.threads", "precision": "optim.precision"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,6 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fold", type=int, help="which fold of the split to train")
     p.add_argument("--split", help="reuse this split file (made by an earlier run)")
     p.add_argument("--cache", help="directory for decoded, downscaled training images")
+    p.add_argument("--init", help="start from this model (.safetensors, e.g. the bundled "
+                   "one) or checkpoint (.pt): fine-tuning; an auxiliary branch it lacks "
+                   "starts fresh")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--precision", help="auto, fp32, bf16 or fp16 (auto: bf16 on CPUs with "
+                   "native bf16 and on CUDA, else fp32; see mtg_grasp_ros/precision.py)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config entry, e.g. --set augment.rotation=quarter")
     p.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs as an "

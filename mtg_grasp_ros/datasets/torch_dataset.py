@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from ..grasp import Grasp, wrap_angle
 from ..model import INPUT_SIZE
 from ..preprocess import View, warp
-from .augment import AugmentConfig, random_view, rescaled_view
+from .augment import AugmentConfig, camera_effects, paste_clutter, random_view, rescaled_view
 from .images import SourceCache, read_source
 from .records import DatasetError, Record, grasps_to_array
 from .targets import grasp_maps
@@ -68,12 +68,19 @@ def grasps_in_view(record: Record, view: View) -> list[Grasp]:
 
 
 class GraspDataset(Dataset):
-    """Records to network samples; ``augment=None`` gives the inference centre crop."""
+    """Records to network samples; ``augment=None`` gives the inference centre crop
+    (``frame="whole"``, as the node sees the frame) or ggcnn's Cornell window
+    (``frame="ggcnn"``, :func:`~mtg_grasp_ros.framing.ggcnn_view`)."""
 
     def __init__(self, records: Sequence[Record], aux: str | None = None,
                  size: int = INPUT_SIZE, augment: AugmentConfig | None = None,
                  seed: int = 0, cache: SourceCache | None = None,
-                 skip_bad: bool = False) -> None:
+                 skip_bad: bool = False, frame: str = "whole") -> None:
+        from ..framing import FRAMES
+
+        if frame not in FRAMES:
+            raise ValueError(f"unknown frame {frame!r}; expected one of {FRAMES}")
+        self.frame = frame
         self.records = list(records)
         self.skip_bad = skip_bad
         self.aux = aux
@@ -108,15 +115,26 @@ class GraspDataset(Dataset):
         else:
             rgb, aux = read_source(record, self.aux)
             scale, source_shape = 1.0, rgb.shape[:2]
+        rng = None
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             view = random_view(rng, source_shape, self.augment, self.size)
+        elif self.frame == "ggcnn":
+            from ..framing import ggcnn_view
+
+            view = ggcnn_view(record.grasps, source_shape, size=self.size)
         else:
             view = View.centre_crop(source_shape, self.size)
         pixel_view = rescaled_view(view, scale)
         image = np.ascontiguousarray(warp(rgb, pixel_view))
         grasps = grasps_in_view(record, view)
         maps = grasp_maps(grasps, self.size)
+        if rng is not None:
+            # pixel-only augmentation, drawn after the View so crops stay as they were
+            if self.augment.clutter > 0 and rng.random() < self.augment.clutter:
+                image = paste_clutter(image, maps["q"], rng)
+            if self.augment.photometric > 0 and rng.random() < self.augment.photometric:
+                image = camera_effects(image, rng)
         if aux is not None:
             maps["aux"] = warp(aux, pixel_view, nearest=self.aux == "saliency")
         return {"image": torch.from_numpy(image),

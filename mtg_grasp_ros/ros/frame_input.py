@@ -35,3 +35,14 @@ def camera_of(info: CameraInfo | None) -> CameraModel:
         return messages.camera_model(info)
     except ProjectionError as exc:
         raise FrameError("bad_intrinsics", f"CameraInfo: {exc}") from None
+
+
+def stamp_ns_of(msg: Image | CompressedImage, reason: str = "bad_stamp") -> int:
+    """The header stamp in nanoseconds; FrameError ``reason`` for one that is not a time
+    (negative seconds, nanoseconds of a second or more), checked before anything is published.
+    """
+    stamp = msg.header.stamp
+    if stamp.sec < 0 or not 0 <= stamp.nanosec < 1_000_000_000:
+        raise FrameError(reason, f"{type(msg).__name__} header stamp {stamp.sec} s "
+                         f"{stamp.nanosec} ns is not a valid time (negative, or nanosec >= 1e9)")
+    return stamp.sec * 1_000_000_000 + stamp.nanosec

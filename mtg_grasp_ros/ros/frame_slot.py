@@ -14,6 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+#: The answer of a ``~/detect`` request that was waiting when the node shut down.
+SHUTDOWN_MESSAGE = "the node is shutting down"
+
 
 @dataclass
 class Frame:
@@ -67,15 +70,25 @@ class FrameSlot:
     # -- the ~/detect side -----------------------------------------------------------------------
 
     def request(self) -> Request:
-        """Open a request answered by the next frame received from now on."""
+        """Open a request answered by the next frame received from now on (at once, and
+        unsuccessfully, when the slot is stopping).
+        """
         with self._cond:
             req = Request(self._seq)
+            if self._stopping:
+                req.message = SHUTDOWN_MESSAGE
+                req.done.set()
+                return req
             self._requests.append(req)
             self._cond.notify_all()
             return req
 
     def wait(self, req: Request, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for ``req``'s answer; on timeout the request is withdrawn."""
+        """Wait up to ``timeout`` s for ``req``'s answer; on timeout the request is withdrawn.
+
+        :meth:`stop` answers every waiting request at once (unsuccessful), so that a service
+        call never holds an executor thread past shutdown.
+        """
         if req.done.wait(timeout):
             return True
         with self._cond:
@@ -121,10 +134,16 @@ class FrameSlot:
             self._cond.notify_all()
 
     def stop(self) -> None:
-        """Make :meth:`take` return None from now on."""
+        """Make :meth:`take` return None from now on, and release every waiting request
+        (unsuccessful, :data:`SHUTDOWN_MESSAGE`).
+        """
         with self._cond:
             self._stopping = True
+            pending, self._requests = self._requests, []
             self._cond.notify_all()
+        for r in pending:
+            r.success, r.message = False, SHUTDOWN_MESSAGE
+            r.done.set()
 
     @property
     def stopping(self) -> bool:

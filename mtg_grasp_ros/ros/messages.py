@@ -24,7 +24,9 @@ the approach direction ``ax ay az``. Read it with :func:`grasps_rows` or
 (PoseArray) hold the same poses with the same header, for RViz and MoveIt.
 
 Image conversion goes through cv_bridge when it is importable, else through ``rosbags-image``
-(:data:`IMAGE_BACKEND` says which); compressed images are decoded with ``cv2.imdecode``.
+(:data:`IMAGE_BACKEND` says which); compressed images (PNG, JPEG) have their declared size
+checked first (:data:`MAX_PIXELS`), then PNGs are decoded with ``cv2.imdecode`` and JPEGs
+strictly with ``simplejpeg`` (``cv2.imdecode`` where it is not installed).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import array
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from types import SimpleNamespace
 
 import cv2
@@ -44,7 +47,12 @@ from std_msgs.msg import ColorRGBA, Float32MultiArray, Header, MultiArrayDimensi
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ..preprocess import ENCODINGS, ImageError, to_rgb
-from ..projection import CameraModel, GraspPose, ToolFrame, Transform
+from ..projection import CameraModel, GraspPose, ProjectionError, ToolFrame, Transform
+
+try:  # strict JPEG decoding (libjpeg-turbo, stop on warnings); cv2.imdecode where missing
+    import simplejpeg as _simplejpeg
+except ImportError:  # pragma: no cover - machine-dependent
+    _simplejpeg = None
 
 try:  # ROS 2's cv_bridge, where a ROS install provides it
     from cv_bridge import CvBridge, CvBridgeError
@@ -63,6 +71,9 @@ GRASPS_FIELDS: tuple[str, ...] = ("x", "y", "z", "qx", "qy", "qz", "qw", "pre_x"
                                   "pre_z", "width", "quality", "ax", "ay", "az")
 #: Depth encodings accepted by :func:`depth_to_metres`.
 DEPTH_ENCODINGS: tuple[str, ...] = ("16UC1", "32FC1")
+#: The most pixels a compressed image may declare (its header is read before decoding): 8K
+#: video is 33 MP.
+MAX_PIXELS = 50_000_000
 _BYTES_PER_PIXEL = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "16UC1": 2,
                     "32FC1": 4}
 
@@ -250,10 +261,12 @@ def grasp_messages(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
 # --- images --------------------------------------------------------------------------------------
 
 def _check_size(msg: Image, bpp: int) -> None:
-    """Refuse zero-size images and data that does not fill height x step."""
+    """Refuse zero-size images and data whose length is not height x step (step >= width x
+    bytes per pixel).
+    """
     if msg.height == 0 or msg.width == 0:
         raise ImageError(f"{msg.encoding} image is {msg.width}x{msg.height}: zero size")
-    if msg.step < msg.width * bpp or len(msg.data) < msg.height * msg.step:
+    if msg.step < msg.width * bpp or len(msg.data) != msg.height * msg.step:
         raise ImageError(f"{msg.encoding} image {msg.width}x{msg.height} with step {msg.step} "
                          f"needs {msg.height * max(msg.step, msg.width * bpp)} bytes, "
                          f"has {len(msg.data)}")
@@ -303,13 +316,65 @@ def image_to_rgb(msg: Image, backend: str | None = None) -> np.ndarray:
     return to_rgb(image_to_array(msg, backend), msg.encoding)
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """HxWx3 uint8 RGB from a CompressedImage (jpeg, png; colour or mono)."""
-    if len(msg.data) == 0:
+def compressed_size(data: bytes) -> tuple[str, int, int]:
+    """(format, width, height) from a PNG's or JPEG's header, without decoding the pixels.
+
+    Raises ImageError for data that is neither, or whose header is cut short.
+    """
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise ImageError("PNG without its IHDR header")
+        return "png", int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        raise ImageError(f"neither PNG nor JPEG (starts with {bytes(data[:8])!r})")
+    i = 2
+    while i + 4 <= len(data):              # walk the marker segments up to a start of frame
+        if data[i] != 0xFF:
+            raise ImageError(f"JPEG header corrupt at byte {i}")
+        marker = data[i + 1]
+        if marker == 0xFF:                 # fill byte
+            i += 1
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):   # SOFn
+            if i + 9 > len(data):
+                break
+            return "jpeg", int.from_bytes(data[i + 7:i + 9], "big"), \
+                int.from_bytes(data[i + 5:i + 7], "big")
+        if marker == 0xDA or length < 2:   # scan data before any frame header
+            break
+        i += 2 + length
+    raise ImageError("JPEG without a frame header (SOF) before its image data")
+
+
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """HxWx3 uint8 RGB from a CompressedImage (jpeg, png; colour or mono).
+
+    The size declared in the header is checked against ``max_pixels`` before anything is
+    decoded (a small PNG can declare 20000x20000). JPEGs are decoded strictly where simplejpeg
+    is installed: libjpeg-turbo stops on its warnings (corrupt entropy data, extraneous bytes,
+    premature end), which OpenCV only prints while it returns the damaged image.
+    """
+    data = bytes(msg.data)
+    if len(data) == 0:
         raise ImageError(f"compressed image ({msg.format!r}) has no data")
-    img = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
+    try:
+        kind, w, h = compressed_size(data)
+    except ImageError as exc:
+        raise ImageError(f"compressed image ({msg.format!r}, {len(data)} bytes) cannot be "
+                         f"decoded: {exc}") from None
+    if w == 0 or h == 0 or w * h > max_pixels:
+        raise ImageError(f"compressed image ({kind}) declares {w}x{h} pixels; at most "
+                         f"{max_pixels} (and none zero) are decoded")
+    if kind == "jpeg" and _simplejpeg is not None:
+        try:
+            rgb = _simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+        except ValueError as exc:
+            raise ImageError(f"corrupt JPEG ({len(data)} bytes): {exc}") from None
+        return to_rgb(rgb, "rgb8")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
-        raise ImageError(f"compressed image ({msg.format!r}, {len(msg.data)} bytes) "
+        raise ImageError(f"compressed image ({msg.format!r}, {len(data)} bytes) "
                          f"cannot be decoded")
     return to_rgb(img, "bgr8")
 
@@ -350,11 +415,38 @@ def rgb_to_compressed_msg(rgb: np.ndarray, frame_id: str, stamp: Time,
 # --- cameras -------------------------------------------------------------------------------------
 
 def camera_model(info: CameraInfo) -> CameraModel:
-    """The core's CameraModel of a CameraInfo (raises ProjectionError on bad intrinsics)."""
-    return CameraModel.from_k(info.k, info.width, info.height, info.header.frame_id,
-                              tuple(info.d) if info.distortion_model in ("plumb_bob",
-                                                                         "rational_polynomial")
-                              else ())
+    """The core's CameraModel of the images a CameraInfo describes; ProjectionError when unusable.
+
+    ``k`` holds the intrinsics of the full-resolution ``width`` x ``height`` image. A ``roi``
+    (width and height > 0) means the images are that crop: the principal point moves by the
+    offset, the size becomes the crop's. ``binning_x/y`` > 1 then divides the size and
+    scales the intrinsics. The distortion model must be one of ``DISTORTION_MODELS`` with its
+    number of coefficients; an empty model name is accepted only with no (or all-zero)
+    coefficients, as a default-constructed CameraInfo has.
+    """
+    model, d = info.distortion_model, tuple(float(v) for v in info.d)
+    if model == "" and not any(d):
+        model, d = "plumb_bob", ()
+    camera = CameraModel.from_k(info.k, info.width, info.height, info.header.frame_id, d,
+                                model)
+    roi = info.roi
+    if roi.width > 0 and roi.height > 0:
+        if roi.x_offset + roi.width > info.width or roi.y_offset + roi.height > info.height:
+            raise ProjectionError(f"roi {roi.width}x{roi.height} at ({roi.x_offset}, "
+                                  f"{roi.y_offset}) does not fit the {info.width}x"
+                                  f"{info.height} camera")
+        camera = replace(camera, cx=camera.cx - roi.x_offset, cy=camera.cy - roi.y_offset,
+                         width=roi.width, height=roi.height)
+    bx, by = max(int(info.binning_x), 1), max(int(info.binning_y), 1)
+    if bx > 1 or by > 1:
+        w, h = camera.width // bx, camera.height // by
+        if w == 0 or h == 0:
+            raise ProjectionError(f"binning {bx}x{by} leaves no pixel of the "
+                                  f"{camera.width}x{camera.height} camera")
+        camera = replace(camera, fx=camera.fx / bx, fy=camera.fy / by,
+                         cx=(camera.cx + 0.5) / bx - 0.5, cy=(camera.cy + 0.5) / by - 0.5,
+                         width=w, height=h)
+    return camera
 
 
 def camera_info_msg(camera: CameraModel, stamp: Time) -> CameraInfo:

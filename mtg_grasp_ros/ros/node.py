@@ -15,6 +15,8 @@ import math
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,17 +41,42 @@ from ..camera_pose import StaticCameraPose
 from ..detector import GraspDetector
 from ..pipeline import STAGES, FrameError, FrameResult, process_frame
 from ..preprocess import ImageError
-from ..projection import CameraModel
 from ..resources import default_model_path
 from ..settings import NODE_NAME, PARAM_NAMES, Settings
 from . import messages
 from .camera_pose import Tf2CameraPose, tf2_available
-from .frame_input import camera_of, decode
+from .frame_input import camera_of, decode, stamp_ns_of
 from .frame_slot import Frame, FrameSlot
 from .params import declarations
-from .stats import LOG_PERIOD_S, NodeStats
+from .stats import LOG_PERIOD_S, ArrivalWatch, NodeStats
 
-__all__ = ["STAGES", "GraspDetectorNode", "main"]
+__all__ = ["STAGES", "GraspDetectorNode", "main", "publishers_reliability"]
+
+#: Seconds between checks of the input publishers' QoS (qos.reliability auto).
+FOLLOW_PERIOD_S = 1.0
+
+
+@dataclass
+class _Input:
+    """One input subscription: message class, topic, callback, and how it is subscribed."""
+
+    cls: type
+    topic: str
+    callback: Callable[[Any], None]
+    sub: Any = None
+    reliability: ReliabilityPolicy = ReliabilityPolicy.BEST_EFFORT
+
+
+def publishers_reliability(node: Node, topic: str) -> ReliabilityPolicy | None:
+    """RELIABLE when every publisher of ``topic`` offers it, BEST_EFFORT when one does not,
+    None without publishers (rosbag2's rule for recording).
+    """
+    infos = node.get_publishers_info_by_topic(topic)
+    if not infos:
+        return None
+    if all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos):
+        return ReliabilityPolicy.RELIABLE
+    return ReliabilityPolicy.BEST_EFFORT
 
 
 class GraspDetectorNode(Node):
@@ -75,17 +102,17 @@ class GraspDetectorNode(Node):
             self.camera_pose = Tf2CameraPose(self, lambda: self._settings, self._on_tf_fallback)
         self.stats = NodeStats()
 
-        # inputs
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=values["qos.depth"],
-                         reliability=ReliabilityPolicy.BEST_EFFORT
-                         if values["qos.reliability"] == "best_effort"
-                         else ReliabilityPolicy.RELIABLE)
-        if values["input"] == "compressed":
-            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
-        else:
-            self.create_subscription(Image, "image", self._on_image, qos)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos)
-        self.create_subscription(Image, "depth", self._on_depth, qos)
+        # inputs; qos.reliability auto follows the publishers (see _follow_publishers)
+        self._reliability, self._qos_depth = values["qos.reliability"], values["qos.depth"]
+        image_cls, image_topic = (CompressedImage, "image/compressed") \
+            if values["input"] == "compressed" else (Image, "image")
+        self._inputs = [_Input(image_cls, image_topic, self._on_image),
+                        _Input(CameraInfo, "camera_info", self._on_camera_info),
+                        _Input(Image, "depth", self._on_depth)]
+        for inp in self._inputs:
+            self._subscribe(inp, self._policy_for(inp.topic))
+        self.image_watch = ArrivalWatch()       # publishers matched but no image arriving
+        self._stall_logged_at = -math.inf
         self.camera_info: CameraInfo | None = None    #: the latest CameraInfo received
         self.depth_msg: Image | None = None           #: the latest depth image received
 
@@ -101,12 +128,17 @@ class GraspDetectorNode(Node):
         self.create_service(Trigger, "~/detect", self._on_detect,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(values["diagnostics_period"], self._publish_diagnostics)
+        if self._reliability == "auto":
+            self.create_timer(FOLLOW_PERIOD_S, self._follow_publishers)
 
         # the inference thread and its one-frame slot
         self.frames = FrameSlot(lambda: self._settings.mode == "continuous")
         self._worker = threading.Thread(target=self._run_worker, name="grasp_inference",
                                         daemon=True)
         self._worker.start()
+        # SIGINT shuts the context down: answer waiting ~/detect calls so that no executor
+        # thread stays blocked in one (up to request_timeout) after that
+        self.context.on_shutdown(self.frames.stop)
 
         log = self.get_logger()
         log.info(f"model {model_path} on {self.detector.device} ({torch.get_num_threads()} CPU "
@@ -152,6 +184,43 @@ class GraspDetectorNode(Node):
             return self.camera_pose
         return StaticCameraPose(s.target_frame, s.static_pose)
 
+    # -- input QoS -------------------------------------------------------------------------------
+
+    def _subscribe(self, inp: _Input, reliability: ReliabilityPolicy) -> None:
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self._qos_depth,
+                         reliability=reliability)
+        inp.sub = self.create_subscription(inp.cls, inp.topic, inp.callback, qos)
+        inp.reliability = reliability
+
+    def _policy_for(self, topic: str) -> ReliabilityPolicy:
+        """The reliability to subscribe ``topic`` with now (auto: what its publishers offer)."""
+        if self._reliability == "reliable":
+            return ReliabilityPolicy.RELIABLE
+        if self._reliability == "best_effort":
+            return ReliabilityPolicy.BEST_EFFORT
+        return publishers_reliability(self, self.resolve_topic_name(topic)) \
+            or ReliabilityPolicy.BEST_EFFORT    # nobody publishes yet: matches any publisher
+
+    def _follow_publishers(self) -> None:
+        """qos.reliability auto: re-subscribe an input whose publishers now offer another
+        reliability (reliable when every publisher is, as rosbag2 records), so that large
+        frames from a reliable camera are not dropped by a best-effort subscription.
+        """
+        for inp in self._inputs:
+            want = publishers_reliability(self, inp.sub.topic_name)
+            if want is None or want == inp.reliability:
+                continue
+            self.destroy_subscription(inp.sub)
+            self._subscribe(inp, want)
+            if inp.callback == self._on_image:
+                self.image_watch.restart()
+            self.get_logger().info(f"qos.reliability auto: {inp.sub.topic_name} now "
+                                   f"{want.name.lower()}, as its publishers offer")
+
+    def input_reliability(self, topic: str) -> ReliabilityPolicy:
+        """How the input ``topic`` (image, camera_info, depth ...) is subscribed now."""
+        return next(i.reliability for i in self._inputs if i.topic == topic)
+
     # -- parameters ------------------------------------------------------------------------------
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
@@ -169,6 +238,7 @@ class GraspDetectorNode(Node):
     # -- callbacks (never block) ---------------------------------------------------------------
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
+        self.image_watch.arrived()
         self.stats.count("received")
         if self.frames.put(msg):
             self.stats.count("dropped")
@@ -223,10 +293,17 @@ class GraspDetectorNode(Node):
             self.get_logger().warning(f"frame skipped ({reason}, {self.stats.bad[reason]} so "
                                       f"far): {message}")
 
-    def _depth_image(self, camera: CameraModel) -> np.ndarray:
+    def _depth_image(self, stamp_ns: int, max_age: float) -> np.ndarray:
+        """The latest depth image in metres; FrameError when missing, unusable, or further than
+        ``max_age`` seconds (0: any) from the colour image's stamp.
+        """
         msg = self.depth_msg
         if msg is None:
             raise FrameError("no_depth", "depth_source is depth_topic but no image on 'depth'")
+        age = (stamp_ns - stamp_ns_of(msg, "bad_depth")) * 1e-9
+        if max_age > 0 and abs(age) > max_age:
+            raise FrameError("bad_depth", f"the depth image's stamp is {age:+.3f} s from the "
+                             f"colour image's (depth_max_age {max_age} s)")
         try:
             return messages.depth_to_metres(msg)
         except ImageError as exc:
@@ -236,16 +313,25 @@ class GraspDetectorNode(Node):
         """Convert, run the frame pipeline, publish; a one-line summary."""
         s = self._settings
         stamp = frame.msg.header.stamp
+        t_ns = stamp_ns_of(frame.msg)          # a bad stamp stops the frame before anything
         t0 = time.perf_counter()
         rgb = decode(frame.msg)
         t_conv = time.perf_counter() - t0
         camera = camera_of(self.camera_info)
         result = process_frame(rgb, camera, frame.msg.header.frame_id or camera.frame_id,
-                               Time.from_msg(stamp).nanoseconds, self.detector, s,
-                               self._pose_source(s), self._depth_image,
+                               t_ns, self.detector, s, self._pose_source(s),
+                               lambda _camera: self._depth_image(t_ns, s.depth_max_age),
                                with_quality_map=self._debug_wanted())
         if result.rejected_too_wide:
             self.stats.count("rejected_too_wide", result.rejected_too_wide)
+        if result.unplaced:
+            self.stats.count("candidates_unplaced", result.unplaced)
+        if result.best_unplaced:
+            self.stats.count("best_unplaced")
+            if self.stats.due_to_log("best_unplaced"):
+                self.get_logger().warning(
+                    f"the best candidate could not be placed in 3D ({result.best_unplaced}); "
+                    f"a lower one was published ({self.counts['best_unplaced']} frames so far)")
         t2 = time.perf_counter()
         self._publish(result, s.target_frame, stamp, rgb)
         now = time.perf_counter()
@@ -293,8 +379,13 @@ class GraspDetectorNode(Node):
                                   hardware_id=str(self.detector.device))
         recent = self.stats.bad_since_last_report()
         fallbacks = self.stats.count_since_last_report("tf_fallback")
-        if recent.get("inference_error") or recent.get("internal_error"):
+        stalled = self._image_stalled()
+        if recent.get("model_output_not_finite"):
+            status.level, status.message = DiagnosticStatus.ERROR, "model output not finite"
+        elif recent.get("inference_error") or recent.get("internal_error"):
             status.level, status.message = DiagnosticStatus.ERROR, "inference failing"
+        elif stalled:
+            status.level, status.message = DiagnosticStatus.WARN, stalled
         elif recent:
             status.level, status.message = DiagnosticStatus.WARN, \
                 f"{sum(recent.values())} bad frames ({', '.join(sorted(recent))})"
@@ -318,20 +409,53 @@ class GraspDetectorNode(Node):
         self.pub_diag.publish(DiagnosticArray(header=messages.header(
             "", self.get_clock().now().to_msg()), status=[status]))
 
+    def _image_stalled(self) -> str:
+        """A warning when the image topic has publishers but no image arrived for a while."""
+        inp = self._inputs[0]
+        publishers = self.count_publishers(inp.sub.topic_name)
+        silent = self.image_watch.check(publishers)
+        if silent is None:
+            return ""
+        text = (f"no image on {inp.sub.topic_name} for {silent:.0f} s although {publishers} "
+                f"publisher(s) are there (subscribed {inp.reliability.name.lower()}; large frames "
+                f"over best-effort QoS are often lost: publish reliable with qos.reliability "
+                f"auto, or raise the socket buffer sizes; README 'Frames that never arrive')")
+        now = time.monotonic()
+        if now - self._stall_logged_at >= LOG_PERIOD_S:
+            self._stall_logged_at = now
+            self.get_logger().warning(text)
+        return text
+
     def destroy_node(self) -> None:
-        """Stop the inference thread, then the node."""
-        self.frames.stop()
-        self._worker.join(timeout=5.0)
+        """Release waiting ~/detect calls, stop the inference thread, then the node. Safe on a
+        node whose start-up failed half-way (nothing of ours to stop yet).
+        """
+        frames = getattr(self, "frames", None)
+        if frames is not None:
+            frames.stop()
+        worker = getattr(self, "_worker", None)
+        if worker is not None and worker.is_alive():
+            worker.join(timeout=5.0)
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
-    """``ros2 run mtg_grasp_ros grasp_detector``: spin the node on a multi-threaded executor."""
-    rclpy.init(args=args)
+    """``ros2 run mtg_grasp_ros grasp_detector``: spin the node on a multi-threaded executor.
+
+    A start that fails (bad arguments or parameters file, missing model, bad parameter value)
+    ends with one FATAL line naming the cause and exit status 1, without a traceback.
+    """
+    log = rclpy.logging.get_logger(NODE_NAME)
+    try:
+        rclpy.init(args=args)
+    except Exception as exc:   # noqa: BLE001 - rcl's RCLError for a bad --params-file YAML
+        log.fatal(f"cannot start: bad command-line arguments or parameters file: "
+                  f"{_one_line(exc)}")
+        return 1
     try:
         node = GraspDetectorNode()
     except Exception as exc:   # noqa: BLE001 - a bad model path or YAML: say so and stop
-        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+        log.fatal(f"cannot start: {_one_line(exc)}")
         rclpy.try_shutdown()
         return 1
     executor = MultiThreadedExecutor(num_threads=3)
@@ -341,9 +465,16 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.destroy_node()
+        node.destroy_node()           # releases waiting ~/detect calls first
+        executor.shutdown(timeout_sec=5.0)
         rclpy.try_shutdown()
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line (rcl's messages span several, with a C backtrace)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 500 else text[:500] + " ..."
 
 
 if __name__ == "__main__":

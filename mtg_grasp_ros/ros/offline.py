@@ -39,6 +39,7 @@ from ..bags import (
     BagWriter,
     Ros2View,
     StampIndex,
+    duration_s,
     find_layout,
     iter_messages,
     open_bag,
@@ -54,7 +55,7 @@ from ..resources import default_model_path
 from ..settings import Settings, settings_from
 from . import messages
 from .bag_messages import message_class, to_rclpy
-from .frame_input import camera_of, decode
+from .frame_input import camera_of, decode, stamp_ns_of
 
 #: The node's output topics (``grasp_detector``'s ``~/...``) and types, in RESULT/grasps.
 OUTPUT_TOPICS: dict[str, str] = {
@@ -116,6 +117,7 @@ class OfflineSummary:
     network: list[float] = field(default_factory=list)       # the network's forward pass
     seconds: float = 0.0
     pose_sources: Counter = field(default_factory=Counter)
+    undecodable_infos: Counter = field(default_factory=Counter)   # CameraInfo topic -> skipped
     outputs: list[Path] = field(default_factory=list)
 
     def lines(self, device: str) -> list[str]:
@@ -124,6 +126,8 @@ class OfflineSummary:
         out = [f"images: {self.images}, with a grasp: {self.with_grasp}, "
                f"unusable: {sum(self.skipped.values())}"]
         out += [f"  skipped {n}: {reason}" for reason, n in sorted(self.skipped.items())]
+        out += [f"  undecodable CameraInfo messages skipped on {topic}: {n}"
+                for topic, n in sorted(self.undecodable_infos.items())]
         if lat.size:
             out.append(f"throughput: {len(lat) / max(self.seconds, 1e-9):.1f} frames/s; "
                        f"latency per frame: median {np.median(lat):.1f} ms, "
@@ -145,14 +149,22 @@ def pose_source(cfg: OfflineConfig, bag_tf: BagTransforms) -> TransformSource:
     return FirstAvailable([bag_tf, static])
 
 
-def camera_models(reader: AnyReader, view: Ros2View,
-                  layout: BagLayout) -> dict[str, StampIndex[CameraModel | Exception]]:
-    """Camera models of every CameraInfo topic by stamp (an unusable one as its error)."""
+def camera_models(reader: AnyReader, view: Ros2View, layout: BagLayout,
+                  undecodable: Counter | None = None
+                  ) -> dict[str, StampIndex[CameraModel | Exception]]:
+    """Camera models of every CameraInfo topic by stamp (an unusable one as its error); a
+    message that cannot be deserialised is skipped and counted in ``undecodable`` by topic.
+    """
     cameras: dict[str, StampIndex[CameraModel | Exception]] = {
         t: StampIndex() for t in layout.camera_infos}
     info_cls = message_class(CAMERA_INFO)
     for conn, _, raw in iter_messages(reader, layout.camera_infos):
-        msg = to_rclpy(view, conn, raw, info_cls)
+        try:
+            msg = to_rclpy(view, conn, raw, info_cls)
+        except Exception:   # noqa: BLE001 - rmw and rosbags raise several types for bad CDR
+            if undecodable is not None:
+                undecodable[topic_name(conn.topic)] += 1
+            continue
         try:
             value: CameraModel | Exception = camera_of(msg)
         except FrameError as exc:
@@ -253,12 +265,12 @@ def _run(bag_path: str | Path, out: Path, cfg: OfflineConfig,
         if not layout.images:
             raise ValueError(f"{bag_path}: no sensor_msgs/Image or CompressedImage topic"
                              + (f" among {list(cfg.topics)}" if cfg.topics else ""))
-        cameras = camera_models(reader, view, layout)
+        cameras = camera_models(reader, view, layout, summary.undecodable_infos)
         poses_from = pose_source(cfg, BagTransforms.from_reader(reader))
         count = sum(c.msgcount for c in reader.connections
                     if topic_name(c.topic) in layout.images)
         out.mkdir(parents=True, exist_ok=True)
-        pictures = _Pictures(out, cfg, count, count / max(reader.duration / 1e9, 1e-3))
+        pictures = _Pictures(out, cfg, count, count / max(duration_s(reader), 1e-3))
         classes = {t: message_class(mt) for t, mt in layout.images.items()}
         target = cfg.settings.target_frame
         t_start = time.perf_counter()
@@ -272,7 +284,15 @@ def _run(bag_path: str | Path, out: Path, cfg: OfflineConfig,
                     iter_messages(reader, list(layout.images))):
                 t0 = time.perf_counter()
                 topic = topic_name(conn.topic)
-                msg = to_rclpy(view, conn, raw, classes[topic])
+                try:
+                    msg = to_rclpy(view, conn, raw, classes[topic])
+                except Exception as exc:  # noqa: BLE001 - one corrupt message: count, go on
+                    status = f"bad_message: {' '.join(str(exc).split())[:200]}"
+                    writer.writerow([str(index), topic, "", "", status, "0"]
+                                    + [""] * (len(CSV_COLUMNS) - 6))
+                    summary.skipped["bad_message"] += 1
+                    summary.images += 1
+                    continue
                 status, poses, rgb = _process(msg, topic, layout, cameras, poses_from, detector,
                                               cfg.settings, summary)
                 writer.writerow(_csv_row(index, topic, msg, status, poses, target))
@@ -307,6 +327,7 @@ def _process(msg: Any, topic: str, layout: BagLayout,
     """
     rgb = None
     try:
+        stamp_ns_of(msg)            # a negative stamp: bad_stamp, as in the node
         rgb = decode(msg)
         info_topic = layout.camera_info_of.get(topic)
         camera = cameras[info_topic].nearest(stamp_ns(msg)) if info_topic else None

@@ -25,7 +25,7 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from ..bags import IMAGE_TYPES, TF_STATIC, Ros2View, is_latched, open_bag, topic_name
+from ..bags import IMAGE_TYPES, TF_STATIC, Ros2View, duration_s, is_latched, open_bag, topic_name
 from .bag_messages import MissingMessageType, message_class, to_rclpy
 
 
@@ -53,6 +53,7 @@ class ReplayStats:
 
     published: Counter = field(default_factory=Counter)   # output topic -> messages
     skipped: dict[str, str] = field(default_factory=dict)  # bag topic -> why
+    undecodable: Counter = field(default_factory=Counter)  # bag topic -> corrupt messages
     seconds: float = 0.0
     bag_seconds: float = 0.0
     loops: int = 0
@@ -80,7 +81,7 @@ class BagPlayer:
         self.node, self.opts, self.log = node, opts, log
         self.reader = open_bag(bag)
         self.view = Ros2View(self.reader)
-        self.stats = ReplayStats(bag_seconds=self.reader.duration / 1e9)
+        self.stats = ReplayStats(bag_seconds=duration_s(self.reader))
         self._pubs: dict[str, tuple[Publisher, type, str]] = {}   # bag topic -> pub, cls, out
         self._clock: tuple[Publisher, type] | None = None
         self._stop = threading.Event()
@@ -173,10 +174,19 @@ class BagPlayer:
                     due = start + offset + (log_time - first) / 1e9 / self.opts.rate
                     if self._stop.wait(max(0.0, due - time.monotonic())):
                         break
-                    pub, cls, out = self._pubs[topic_name(conn.topic)]
+                    name = topic_name(conn.topic)
+                    pub, cls, out = self._pubs[name]
                     if self._clock is not None:
                         self._publish_clock(log_time)
-                    pub.publish(to_rclpy(self.view, conn, raw, cls))
+                    try:
+                        msg = to_rclpy(self.view, conn, raw, cls)
+                    except Exception as exc:  # noqa: BLE001 - a corrupt message: count, go on
+                        if not self.stats.undecodable[name]:
+                            self.log(f"skipping undecodable messages on {name}: "
+                                     f"{' '.join(str(exc).split())[:200]}")
+                        self.stats.undecodable[name] += 1
+                        continue
+                    pub.publish(msg)
                     self.stats.published[out] += 1
                 else:
                     self.stats.loops += 1
@@ -222,5 +232,7 @@ def replay_live(bag: str | Path, opts: ReplayOptions = ReplayOptions(),
             rclpy.try_shutdown()
     for topic, n in sorted(stats.published.items()):
         log(f"  {topic}: {n} messages")
+    for topic, n in sorted(stats.undecodable.items()):
+        log(f"  {topic}: {n} undecodable messages skipped")
     log(f"played {stats.loops} time(s) in {stats.seconds:.2f} s")
     return stats

@@ -41,10 +41,15 @@ class NodeStats:
         with self._lock:
             self._bad[reason] += 1
             self._last_error[reason] = message
+        return self.due_to_log(reason)
+
+    def due_to_log(self, kind: str) -> bool:
+        """True when a message of ``kind`` is due to be logged (first, then every 10 s)."""
+        with self._lock:
             now = time.monotonic()
-            due = now - self._logged_at.get(reason, -math.inf) >= LOG_PERIOD_S
+            due = now - self._logged_at.get(kind, -math.inf) >= LOG_PERIOD_S
             if due:
-                self._logged_at[reason] = now
+                self._logged_at[kind] = now
             return due
 
     def frame_done(self, timings: dict[str, float], latency: float | None) -> None:
@@ -123,3 +128,46 @@ class NodeStats:
                 out[f"{name}_median_s"] = float(np.median(v))
                 out[f"{name}_p95_s"] = float(np.percentile(v, 95))
         return out
+
+
+#: Seconds without an image while a publisher is matched before the node warns.
+STALL_S = 3.0
+
+
+class ArrivalWatch:
+    """Notices an input topic that has publishers but delivers nothing (e.g. large frames over
+    best-effort QoS that the transport drops whole): thread-safe, no ROS.
+
+    :meth:`arrived` on every message; :meth:`check` with the topic's current publisher count
+    (from the diagnostics timer) says for how long nothing has arrived although a publisher
+    was there, once that exceeds ``stall_s``; :meth:`restart` after re-subscribing.
+    """
+
+    def __init__(self, stall_s: float = STALL_S) -> None:
+        """Warn after ``stall_s`` seconds of silence."""
+        self.stall_s = stall_s
+        self._lock = threading.Lock()
+        self._last: float | None = None          # the last arrival (monotonic)
+        self._publishers_since: float | None = None
+
+    def arrived(self) -> None:
+        """A message arrived."""
+        with self._lock:
+            self._last = time.monotonic()
+
+    def restart(self) -> None:
+        """Count silence from now (e.g. a new subscription)."""
+        with self._lock:
+            self._publishers_since = time.monotonic() if self._publishers_since else None
+
+    def check(self, publishers: int, now: float | None = None) -> float | None:
+        """Seconds of silence while publishers were matched, when over ``stall_s``; else None."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if publishers <= 0:
+                self._publishers_since = None
+                return None
+            if self._publishers_since is None:
+                self._publishers_since = now
+            silent = now - max(self._publishers_since, self._last or -math.inf)
+        return silent if silent > self.stall_s else None

@@ -34,6 +34,7 @@ from .scene import build_scene, connect, sample_object, sample_view
 from .verify import verify_labels
 from .writer import simulate_stereo, write_view
 
+SCENES = ("tabletop", "world")
 MARKER = "scene.json"
 SUMMARY = "summary.json"
 MAX_ATTEMPTS = 8                    # drops of an object before another object is drawn
@@ -53,6 +54,14 @@ class GenerateConfig:
     verify: int = 0                 # labels per view tested in physics
     distractors: int = 0            # extra objects dropped around the target
     max_grasps: int = 150           # labels written per view (random subset of the valid)
+    scene: str = "tabletop"         # tabletop: one object (scene.py); world: synth/world.py
+    max_objects: int = 4            # world scenes: graspable objects per scene, 1..max
+
+    def __post_init__(self) -> None:
+        if self.scene not in SCENES:
+            raise ValueError(f"scene must be one of {SCENES}, got {self.scene!r}")
+        if self.max_objects < 1:
+            raise ValueError(f"max_objects must be >= 1, got {self.max_objects}")
 
 
 def object_name(seed: int, index: int) -> str:
@@ -78,6 +87,8 @@ def _client() -> int:
 
 def generate_object(cfg: GenerateConfig, index: int) -> dict:
     """Make, label and write all views of one object; returns its record plus ``seconds``."""
+    if cfg.scene == "world":
+        return generate_world(cfg, index)
     start = time.perf_counter()
     out, name = Path(cfg.out), object_name(cfg.seed, index)
     tmp = out / f".tmp-{name}-{os.getpid()}"
@@ -132,6 +143,51 @@ def _exit_with_parent(parent: int) -> None:
             pass
     if os.getppid() != parent:      # the parent died before prctl took effect
         os._exit(1)
+
+
+def generate_world(cfg: GenerateConfig, index: int) -> dict:
+    """Scene directory ``index`` of world scenes: ``views`` independent worlds (each a new
+    support, surroundings, objects, light and camera), every graspable object labelled."""
+    from .world import build_world, render_world, sample_world
+
+    start = time.perf_counter()
+    out, name = Path(cfg.out), object_name(cfg.seed, index)
+    tmp = out / f".tmp-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    client = _client()
+    rng = np.random.default_rng([cfg.seed, index])
+    views: list[dict] = []
+    for k in range(cfg.views):
+        for _ in range(MAX_ATTEMPTS * 2):
+            spec = sample_world(rng, max_objects=cfg.max_objects)
+            world = build_world(client, spec)
+            if not world.object_ids:
+                continue
+            rv = render_world(world, spec, cfg.size,
+                              np.random.default_rng([cfg.seed, index, k, 3]), cfg.max_grasps)
+            if len(rv.labels) >= min(MIN_GRASPS, cfg.max_grasps):
+                break
+        else:
+            raise RuntimeError(f"{name} view {k}: no labelled scene in {MAX_ATTEMPTS * 2} draws")
+        stereo = simulate_stereo(rv.depth, np.random.default_rng([cfg.seed, index, k, 1]))
+        models = [s.model for s, _, _ in spec.objects]
+        write_view(tmp, k, name, rv, stereo, {"world": {
+            "objects": models, "graspable_on_support": len(world.object_ids),
+            "clutter": len(spec.clutter), "view_side_m": spec.view_side,
+            "camera_distance_m": spec.camera_distance}})
+        views.append({"index": k, "grasps": len(rv.labels),
+                      "mask_fraction": float((rv.mask > 0).mean()),
+                      "objects": len(world.object_ids),
+                      "verify_trials": 0, "verify_held": 0})
+    record = {"name": name, "index": index, "seed": cfg.seed, "size": cfg.size,
+              "scene": "world", "views": views}
+    (tmp / MARKER).write_text(json.dumps(record, indent=1))
+    final = out / name
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(tmp, final)
+    record["seconds"] = time.perf_counter() - start
+    return record
 
 
 def _work(job: tuple[GenerateConfig, int]) -> dict:

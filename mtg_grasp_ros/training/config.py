@@ -7,6 +7,7 @@ with a default. ``--set section.key=value`` (value parsed as YAML) overrides any
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -69,6 +70,12 @@ class OptimConfig:
     device: str = "auto"
     batches_per_epoch: int | None = None   # None: the whole training set each epoch
     val_batches: int | None = None         # None: the whole validation set
+    schedule: str = "constant"    # constant | cosine (per step, down to lr * lr_min_factor)
+    lr_min_factor: float = 0.05
+    precision: str = "fp32"       # auto | fp32 | bf16 | fp16 (mtg_grasp_ros.precision)
+    channels_last: bool = False   # NHWC activations (about 2x faster convolutions on CPU)
+    threads: int | None = None    # torch CPU threads (None: torch's default)
+    init: str | None = None       # model (.safetensors) or checkpoint (.pt) to start from
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,18 @@ class TrainConfig:
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "augment": AugmentConfig,
             "split": SplitConfig, "optim": OptimConfig, "postprocess": PostprocessConfig}
 SCALARS = ("name", "loss")
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(cfg: OptimConfig, epoch: int, batch: int, batches: int) -> float:
+    """The learning rate at ``batch`` of ``batches`` in ``epoch`` (0-based): a function of
+    the position only, so a resumed run follows the same schedule without saved state.
+    """
+    if cfg.schedule == "constant":
+        return cfg.lr
+    t = (epoch + batch / max(batches, 1)) / max(cfg.epochs, 1)
+    low = cfg.lr * cfg.lr_min_factor
+    return low + (cfg.lr - low) * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
 
 
 def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
@@ -129,6 +148,18 @@ def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
         raise ConfigError(f"{source}: loss must be one of {LOSSES}, got {cfg.loss!r}")
     if cfg.optim.epochs < 1 or cfg.optim.batch_size < 1 or cfg.optim.lr <= 0:
         raise ConfigError(f"{source}: epochs and batch_size must be >= 1 and lr > 0")
+    if cfg.optim.schedule not in SCHEDULES:
+        raise ConfigError(f"{source}: optim.schedule must be one of {SCHEDULES}, got "
+                          f"{cfg.optim.schedule!r}")
+    if not 0.0 <= cfg.optim.lr_min_factor <= 1.0:
+        raise ConfigError(f"{source}: optim.lr_min_factor must be in [0, 1]")
+    from ..precision import PRECISIONS
+
+    if cfg.optim.precision not in PRECISIONS:
+        raise ConfigError(f"{source}: optim.precision must be one of {PRECISIONS}, got "
+                          f"{cfg.optim.precision!r}")
+    if cfg.optim.threads is not None and cfg.optim.threads < 1:
+        raise ConfigError(f"{source}: optim.threads must be >= 1, got {cfg.optim.threads}")
     if cfg.model.aux is not None and cfg.model.arch == "ggcnn2":
         raise ConfigError(f"{source}: ggcnn2 has no auxiliary branch")
     return cfg

@@ -113,9 +113,12 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
 def evaluate_records(model: torch.nn.Module, records: Sequence[Record], device: torch.device,
                      post: PostprocessConfig = PostprocessConfig(), batch_size: int = 8,
                      workers: int = -1, progress: bool = False,
-                     skip_bad: bool = False) -> EvalResult:
-    """The metric over records, each seen through the inference centre crop."""
+                     skip_bad: bool = False, frame: str = "whole") -> EvalResult:
+    """The metric over records, each seen through the inference centre crop (or the
+    ``frame`` of :data:`mtg_grasp_ros.framing.FRAMES`).
+    """
     size = getattr(getattr(model, "config", None), "input_size", 300)
-    ds = GraspDataset(records, aux=None, size=size, augment=None, skip_bad=skip_bad)
+    ds = GraspDataset(records, aux=None, size=size, augment=None, skip_bad=skip_bad,
+                      frame=frame)
     return evaluate(model, make_loader(ds, batch_size, workers, device), device, post,
                     records=records, progress=progress)

@@ -34,10 +34,11 @@ from ..losses import loss_by_name
 from ..model import GraspCNN
 from ..model_io import save_model
 from ..preprocess import normalise
+from .. import precision as prec
 from . import distributed
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, \
     set_rng_state
-from .config import TrainConfig, from_dict, save_config
+from .config import TrainConfig, from_dict, learning_rate, save_config
 from .evaluate import evaluate, make_loader
 from .logs import RunLog
 
@@ -63,6 +64,31 @@ def resolve_split(cfg: TrainConfig, records, run_dir: Path, main: bool) -> Split
     if main:
         save_split(split, own)
     return split
+
+
+def init_weights(model: GraspCNN, path: str | Path) -> str:
+    """Start ``model`` from the weights of a model file or checkpoint at ``path``.
+
+    A grasp-only file (the bundled model) fills the shared layers and the grasp branch; an
+    auxiliary branch missing from it keeps its fresh initialisation. Returns a summary line.
+    """
+    from .checkpoint import load_checkpoint as _load
+    from ..model_io import load_model
+
+    path = Path(path)
+    if path.suffix == ".pt":
+        state = _load(path, "cpu")["model"]
+    else:
+        state = load_model(path)[0].state_dict()
+    own = model.state_dict()
+    bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    if bad:
+        raise ValueError(f"{path}: weights do not fit this {model.config.arch} network "
+                         f"(e.g. {bad[0]})")
+    missing = [k for k in own if k not in state]
+    model.load_state_dict(state, strict=False)
+    return (f"initialised from {path}: {len(state)} tensors"
+            + (f", {len(missing)} left fresh ({missing[0].split('.')[0]} ...)" if missing else ""))
 
 
 def _model_of(model: torch.nn.Module) -> GraspCNN:
@@ -108,6 +134,13 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
     say(f"{split.kind}-wise split, fold {cfg.split.fold} of {split.k}: {len(train_recs)} train, "
         f"{len(val_recs)} val, {len(test_recs)} test images; device {device}")
 
+    if cfg.optim.threads:
+        torch.set_num_threads(cfg.optim.threads)
+    dtype = prec.resolve(cfg.optim.precision, device)
+    memory_format = torch.channels_last if cfg.optim.channels_last else torch.contiguous_format
+    say(f"precision {prec.name_of(dtype)}"
+        + (", channels_last" if cfg.optim.channels_last else "")
+        + f", {torch.get_num_threads()} CPU threads" + (f", lr schedule {cfg.optim.schedule}"))
     seed_everything(cfg.optim.seed)
     size = cfg.model.input_size
     cache = SourceCache(cfg.data.cache, cfg.data.cache_side) if cfg.data.cache else None
@@ -115,7 +148,10 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
     train_ds = GraspDataset(train_recs, cfg.model.aux, size, cfg.augment, cfg.optim.seed, cache,
                             skip)
     val_ds = GraspDataset(val_recs, cfg.model.aux, size, None, skip_bad=skip)
-    model: torch.nn.Module = GraspCNN(cfg.model).to(device)
+    model: torch.nn.Module = GraspCNN(cfg.model)
+    if cfg.optim.init and ckpt is None:
+        say(init_weights(model, cfg.optim.init))
+    model = model.to(device, memory_format=memory_format)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr,
                                  weight_decay=cfg.optim.weight_decay)
     loss_fn = loss_by_name(cfg.loss)
@@ -132,6 +168,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         model = DistributedDataParallel(model, device_ids=[device.index]
                                         if device.type == "cuda" else None)
     log = RunLog(run_dir, start) if main else None
+    scaler = prec.grad_scaler(device, dtype)
 
     epochs = cfg.optim.epochs
     for epoch in range(start, epochs):
@@ -165,12 +202,18 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
             if len(batch) == 0:
                 t_wait = time.perf_counter()
                 continue
-            x = normalise(batch.image.to(device, non_blocking=True))
+            for group in optimiser.param_groups:
+                group["lr"] = learning_rate(cfg.optim, epoch, b, n_batches)
+            x = normalise(batch.image.to(device, non_blocking=True)).contiguous(
+                memory_format=memory_format)
             targets = {k: v.to(device, non_blocking=True) for k, v in batch.targets.items()}
-            result = loss_fn(model(x), targets)
+            with prec.autocast(device, dtype):
+                maps = model(x)
+            result = loss_fn({k: v.float() for k, v in maps.items()}, targets)
             optimiser.zero_grad(set_to_none=True)
-            result.total.backward()
-            optimiser.step()
+            scaler.scale(result.total).backward()
+            scaler.step(optimiser)
+            scaler.update()
             # Sums stay on the device: no host sync per step on a GPU.
             for k, v in {"loss": result.total, **result.terms}.items():
                 sums[k] = sums.get(k, 0.0) + v.detach()

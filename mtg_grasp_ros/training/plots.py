@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
@@ -59,9 +60,14 @@ def _draw(ax, g: Grasp, colour: str, lw: float) -> None:
 
 @torch.inference_mode()
 def plot_sheet(model: GraspCNN, records: Sequence[Record], out: Path, device: torch.device,
-               post: PostprocessConfig = PostprocessConfig(), columns: int = 4) -> Path:
-    """Each image's centre crop as the network sees it, its ground-truth rectangles (green)
-    and the predicted top grasp (red), titled correct or wrong."""
+               post: PostprocessConfig = PostprocessConfig(), columns: int = 4,
+               frame: str = "whole") -> Path:
+    """Each image's centre crop as the network sees it (or ggcnn's window, ``frame``), its
+    ground-truth rectangles (green) and the predicted top grasp (red), titled correct or
+    wrong."""
+    from ..framing import ggcnn_view
+    from ..preprocess import normalise
+
     n = len(records)
     rows = max(1, -(-n // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows), dpi=100,
@@ -71,7 +77,11 @@ def plot_sheet(model: GraspCNN, records: Sequence[Record], out: Path, device: to
     size = model.config.input_size
     for ax, rec in zip(axes.flat, records):
         rgb = read_rgb(rec.rgb)
-        x, view = prepare(rgb, size, device=device)
+        if frame == "ggcnn":
+            view = ggcnn_view(rec.grasps, rgb.shape, size=size)
+            x = normalise(torch.from_numpy(np.ascontiguousarray(warp(rgb, view))).to(device))
+        else:
+            x, view = prepare(rgb, size, device=device)
         pred = find_grasps(model(x), post)[0]
         truths = [view.grasp_to_net(g) for g in rec.grasp_list()]
         ax.imshow(warp(rgb, view))

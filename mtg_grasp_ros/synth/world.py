@@ -1,0 +1,354 @@
+"""Scenes that look like the world at the frame's edges: a support with edges, what lies
+beyond it, several graspable objects, clutter, shadows and a real camera's look.
+
+The single-object tabletop of :mod:`.scene` fills the whole view with one plain table. A
+camera beside an arm sees more: the board or table the objects stand on ends inside the
+frame, and beyond its edges lie a floor, a wall, boxes, posts, cables and the robot's base,
+often brighter and with harder edges than the objects. A network trained only on tabletops
+puts its best grasp on those (measured on Cornell: README, "Synthetic data"). Here:
+
+* **support**: a box (board on a floor, or a table top) of random size, colour and texture,
+  top at z = 0, placed so that its edges fall inside the view in most images;
+* **beyond it** (never labelled): a floor below (wood, tiles, carpet, concrete textures), an
+  optional wall, boxes, posts, a robot-base cylinder, cables (chains of thin capsules);
+* **graspable objects**: 1-4 from the catalogue, 3-15 cm, dropped and settled on the support,
+  **each labelled** (antipodal labeller per object); the mask is their union;
+* **camera**: top-down to oblique (tilt up to about 25 deg), any yaw, the view's side on the
+  support 0.25-1.1 m, so objects span about 5-60% of the image;
+* **light**: TinyRenderer light direction, colour, strength; soft image-space shadows cast
+  by every body onto what is below it (TinyRenderer's own shadow map draws banding at these
+  distances, see :func:`.scene.sample_view`);
+* **camera effects** (:func:`mtg_grasp_ros.datasets.augment.camera_effects`): white balance,
+  exposure, vignetting, noise, blur, JPEG, baked into the written image.
+
+Everything is drawn from a ``numpy`` generator, so a world depends on its seed only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import pybullet as p
+
+from .camera import Intrinsics, look_down_pose, projection_matrix, view_matrix, zbuffer_to_depth
+from .labeller import GraspLabel, Gripper, height_map, label_grasps
+from .render import RenderedView
+from .scene import (
+    TIME_STEP,
+    Lighting,
+    ObjectSpec,
+    Quaternion,
+    _load_object,
+    _load_texture,
+    model_catalogue,
+    noise_texture,
+    random_unit_quaternion,
+    sample_object,
+    settle,
+)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A static box or cylinder of the surroundings (never labelled)."""
+
+    shape: str                                  # "box" | "cylinder" | "capsule"
+    half_extents: tuple[float, float, float]    # box; cylinder/capsule: (radius, _, half len)
+    position: tuple[float, float, float]
+    quaternion: Quaternion
+    rgb: tuple[float, float, float]
+    texture_seed: int | None = None
+    texture_kind: str = "noise"
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """A whole scene: support, surroundings, graspable objects, light and camera."""
+
+    support: Block
+    floor: Block
+    clutter: tuple[Block, ...]
+    objects: tuple[tuple[ObjectSpec, tuple[float, float], Quaternion], ...]
+    lighting: Lighting
+    shadow_strength: float          # 0: none; darkening factor of the shadowed pixels
+    shadow_offset: tuple[float, float]  # image-space shift per metre of height (fraction/m)
+    shadow_blur: float              # fraction of the image side
+    view_side: float                # metres of the support seen across the image
+    camera_distance: float
+    camera_yaw: float
+    camera_tilt: tuple[float, float]
+    camera_target: tuple[float, float]
+    effects_seed: int
+
+
+def _rgb(rng: np.random.Generator, light: bool = False) -> tuple[float, float, float]:
+    if light:
+        g = rng.uniform(0.7, 0.98)
+        return tuple(float(v) for v in np.clip(g + rng.normal(0, 0.03, 3), 0, 1))
+    # muted colours mostly (real floors, boxes and furniture are rarely saturated)
+    hsv = np.uint8([[[rng.integers(180), rng.uniform(0, 1) ** 1.5 * 200, rng.uniform(25, 245)]]])
+    return tuple(float(v) / 255 for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+
+
+def texture_image(kind: str, seed: int, rgb: tuple[float, float, float],
+                  size: int = 256) -> np.ndarray:
+    """A procedural texture (uint8 RGB): ``noise`` (paper, concrete), ``wood`` (planks),
+    ``tiles``, ``carpet`` (fine noise), ``stripes`` (tape, printed boards).
+    """
+    rng = np.random.default_rng(seed)
+    base = np.asarray(rgb, np.float32)
+    if kind == "noise":
+        return noise_texture(seed, size, float(rng.uniform(0.05, 0.35)), rgb)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    if kind == "wood":
+        planks = int(rng.integers(3, 9))
+        idx = np.floor(y * planks)
+        shade = 1 + 0.15 * np.sin(idx * 12.9898 + seed % 97)
+        grain = 1 + 0.08 * np.sin(x * rng.uniform(40, 120) + 6 * np.sin(y * 30 + idx))
+        seam = (np.abs(y * planks - np.round(y * planks)) < 0.02).astype(np.float32)
+        img = shade * grain * (1 - 0.4 * seam)
+    elif kind == "tiles":
+        n = int(rng.integers(2, 8))
+        gx, gy = np.abs(x * n - np.round(x * n)), np.abs(y * n - np.round(y * n))
+        grout = ((gx < 0.04) | (gy < 0.04)).astype(np.float32)
+        img = 1 - float(rng.uniform(0.2, 0.6)) * grout
+    elif kind == "carpet":
+        img = 1 + 0.25 * cv2.GaussianBlur(rng.normal(size=(size, size)).astype(np.float32),
+                                          (0, 0), 1.0)
+    else:   # stripes
+        f = rng.uniform(3, 12)
+        phase = np.sin(2 * np.pi * f * (x + y * rng.uniform(-1, 1)))
+        img = 1 - float(rng.uniform(0.2, 0.7)) * (phase > 0.6)
+    img = img.astype(np.float32)[..., None] * base[None, None, :]
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+TEXTURES = ("noise", "wood", "tiles", "carpet", "stripes")
+
+
+def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
+                 max_objects: int = 4) -> WorldSpec:
+    """Draw one scene (see the module docstring for the ranges)."""
+    catalogue = catalogue or model_catalogue()
+    # support: a board on the floor (Cornell) or a table (floor far below)
+    on_floor = rng.random() < 0.5
+    thick = float(rng.uniform(0.01, 0.04)) if on_floor else float(rng.uniform(0.5, 0.8))
+    sx, sy = rng.uniform(0.25, 0.7, 2)
+    light_support = rng.random() < 0.6
+    support = Block("box", (float(sx), float(sy), thick / 2), (0.0, 0.0, -thick / 2),
+                    (0.0, 0.0, 0.0, 1.0), _rgb(rng, light_support),
+                    int(rng.integers(2**31)), str(rng.choice(["noise", "noise", "wood",
+                                                               "stripes"])))
+    floor_z = -thick
+    floor = Block("box", (4.0, 4.0, 0.01), (0.0, 0.0, floor_z - 0.01), (0.0, 0.0, 0.0, 1.0),
+                  _rgb(rng), int(rng.integers(2**31)), str(rng.choice(TEXTURES)))
+    clutter: list[Block] = []
+
+    def outside(margin: float) -> tuple[float, float]:
+        """A point just beyond a random edge of the support."""
+        side = int(rng.integers(4))
+        t = rng.uniform(-1, 1)
+        d = margin + rng.uniform(0.0, 0.25)
+        x, y = [(sx + d, t * sy), (-sx - d, t * sy), (t * sx, sy + d), (t * sx, -sy - d)][side]
+        return float(x), float(y)
+
+    for _ in range(int(rng.integers(0, 4))):        # posts
+        r = float(rng.uniform(0.015, 0.06))
+        h = float(rng.uniform(0.15, 0.9))
+        x, y = outside(r)
+        kind = "cylinder" if rng.random() < 0.5 else "box"
+        he = (r, r, h / 2) if kind == "box" else (r, 0.0, h / 2)
+        clutter.append(Block(kind, he, (x, y, floor_z + h / 2), (0.0, 0.0, 0.0, 1.0),
+                             _rgb(rng, rng.random() < 0.5), None))
+    for _ in range(int(rng.integers(0, 4))):        # boxes beyond the edge
+        he = tuple(float(v) for v in rng.uniform(0.05, 0.25, 3))
+        x, y = outside(max(he[0], he[1]))
+        yaw = float(rng.uniform(-math.pi, math.pi))
+        clutter.append(Block("box", he, (x, y, floor_z + he[2]),
+                             (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)),
+                             _rgb(rng, rng.random() < 0.4),
+                             int(rng.integers(2**31)) if rng.random() < 0.5 else None))
+    for _ in range(int(rng.integers(0, 3))):        # cables: chains of thin capsules
+        r = float(rng.uniform(0.003, 0.008))
+        x, y = outside(0.02)
+        a = rng.uniform(-math.pi, math.pi)
+        colour = _rgb(rng)
+        on_support = rng.random() < 0.3
+        z = (r if on_support else floor_z + r)
+        if on_support:
+            x, y = float(rng.uniform(-sx, sx) * 0.9), float(rng.uniform(-sy, sy) * 0.9)
+        for _ in range(int(rng.integers(4, 12))):
+            seg = float(rng.uniform(0.04, 0.12))
+            a += rng.normal(0, 0.5)
+            cx, cy = x + math.cos(a) * seg / 2, y + math.sin(a) * seg / 2
+            q = p.getQuaternionFromEuler([0.0, math.pi / 2, float(a)])
+            clutter.append(Block("capsule", (r, 0.0, seg / 2), (cx, cy, z), tuple(q), colour))
+            x, y = x + math.cos(a) * seg, y + math.sin(a) * seg
+    if rng.random() < 0.3:                          # a robot base: a big cylinder
+        r = float(rng.uniform(0.08, 0.15))
+        x, y = outside(r)
+        h = float(rng.uniform(0.2, 0.5))
+        clutter.append(Block("cylinder", (r, 0.0, h / 2), (x, y, floor_z + h / 2),
+                             (0.0, 0.0, 0.0, 1.0), _rgb(rng, rng.random() < 0.5)))
+    if rng.random() < 0.25:                         # a wall beyond one edge
+        d = float(sx + rng.uniform(0.1, 0.6))
+        clutter.append(Block("box", (0.02, 4.0, 1.0), (d, 0.0, floor_z + 1.0),
+                             (0.0, 0.0, 0.0, 1.0), _rgb(rng, True), int(rng.integers(2**31))))
+
+    n_obj = int(rng.integers(1, max_objects + 1))
+    spread = min(float(sx), float(sy)) * 0.6
+    objects = []
+    for _ in range(n_obj):
+        spec = sample_object(rng, catalogue, (0.03, 0.15))
+        xy = tuple(float(v) for v in rng.uniform(-spread, spread, 2))
+        objects.append((spec, xy, random_unit_quaternion(rng)))
+
+    light_dir = (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)), float(rng.uniform(0.6, 2)))
+    lighting = Lighting(direction=light_dir,
+                        color=tuple(float(c) for c in rng.uniform(0.8, 1.0, 3)),
+                        ambient=float(rng.uniform(0.35, 0.7)), diffuse=float(rng.uniform(0.2, 0.5)),
+                        specular=float(rng.uniform(0.0, 0.2)), shadow=False)
+    # camera: the view's side on the support, distance, tilt, where it looks
+    view_side = float(np.exp(rng.uniform(np.log(0.25), np.log(1.0))))
+    tilt_mag = float(abs(rng.normal(0, 0.2)))
+    tilt_dir = float(rng.uniform(-math.pi, math.pi))
+    target = tuple(float(v) for v in rng.uniform(-0.5, 0.5, 2) * np.array([sx, sy]))
+    return WorldSpec(
+        support=support, floor=floor, clutter=tuple(clutter), objects=tuple(objects),
+        lighting=lighting,
+        shadow_strength=float(rng.uniform(0.0, 0.5)) if rng.random() < 0.8 else 0.0,
+        shadow_offset=tuple(float(v) for v in -np.asarray(light_dir[:2]) / light_dir[2]),
+        shadow_blur=float(rng.uniform(0.003, 0.02)),
+        view_side=view_side, camera_distance=float(rng.uniform(0.6, 1.6)),
+        camera_yaw=float(rng.uniform(-math.pi, math.pi)),
+        camera_tilt=(float(tilt_mag * math.cos(tilt_dir)), float(tilt_mag * math.sin(tilt_dir))),
+        camera_target=target, effects_seed=int(rng.integers(2**31)))
+
+
+@dataclass
+class World:
+    """A built world in a pybullet client."""
+
+    client: int
+    support_id: int
+    floor_id: int
+    clutter_ids: list[int]
+    object_ids: list[int] = field(default_factory=list)
+
+
+def _make_block(client: int, b: Block) -> int:
+    if b.shape == "box":
+        col = p.createCollisionShape(p.GEOM_BOX, halfExtents=list(b.half_extents),
+                                     physicsClientId=client)
+        vis = p.createVisualShape(p.GEOM_BOX, halfExtents=list(b.half_extents),
+                                  rgbaColor=[*b.rgb, 1.0], physicsClientId=client)
+    else:
+        shape = p.GEOM_CYLINDER if b.shape == "cylinder" else p.GEOM_CAPSULE
+        r, length = b.half_extents[0], 2 * b.half_extents[2]
+        col = p.createCollisionShape(shape, radius=r, height=length, physicsClientId=client)
+        vis = p.createVisualShape(shape, radius=r, length=length, rgbaColor=[*b.rgb, 1.0],
+                                  physicsClientId=client)
+    body = p.createMultiBody(0, col, vis, basePosition=list(b.position),
+                             baseOrientation=list(b.quaternion), physicsClientId=client)
+    if b.texture_seed is not None:
+        tex = texture_image(b.texture_kind, b.texture_seed, b.rgb, 512)
+        p.changeVisualShape(body, -1, textureUniqueId=_load_texture(client, tex),
+                            rgbaColor=[1, 1, 1, 1], physicsClientId=client)
+    return body
+
+
+def build_world(client: int, spec: WorldSpec) -> World:
+    """Reset ``client``, build the static world, drop the objects on the support, settle."""
+    p.resetSimulation(physicsClientId=client)
+    p.setGravity(0, 0, -9.81, physicsClientId=client)
+    p.setTimeStep(TIME_STEP, physicsClientId=client)
+    floor = _make_block(client, spec.floor)
+    support = _make_block(client, spec.support)
+    p.changeDynamics(support, -1, lateralFriction=0.8, physicsClientId=client)
+    clutter = [_make_block(client, b) for b in spec.clutter]
+    objects = [_load_object(client, s, xy, q) for s, xy, q in spec.objects]
+    settle(client, objects)
+    # objects that rolled off the support are not graspable targets any more
+    keep = []
+    for body in objects:
+        lo, _ = p.getAABB(body, physicsClientId=client)
+        pos, _ = p.getBasePositionAndOrientation(body, physicsClientId=client)
+        if lo[2] > -0.01 and abs(pos[0]) < spec.support.half_extents[0] \
+                and abs(pos[1]) < spec.support.half_extents[1]:
+            keep.append(body)
+    return World(client, support, floor, clutter, keep)
+
+
+def world_camera(spec: WorldSpec, size: int) -> tuple[Intrinsics, np.ndarray]:
+    """Intrinsics and ``T_world_camera``: ``view_side`` metres of the support across the image."""
+    fov = math.degrees(2 * math.atan(spec.view_side / 2 / spec.camera_distance))
+    target = np.array([spec.camera_target[0], spec.camera_target[1], 0.0])
+    return (Intrinsics.from_fov(size, size, fov),
+            look_down_pose(target, spec.camera_distance, spec.camera_yaw, spec.camera_tilt))
+
+
+def cast_shadows(rgb: np.ndarray, heights: np.ndarray, seg: np.ndarray, spec: WorldSpec,
+                 k: Intrinsics) -> np.ndarray:
+    """Soft shadows in image space: every pixel's surface height, pushed away from the light,
+    darkens lower surfaces it lands on. Cheap, and without TinyRenderer's banding.
+    """
+    if spec.shadow_strength <= 0:
+        return rgb
+    h, w = heights.shape
+    px_per_m = k.fx / spec.camera_distance
+    dx, dy = spec.shadow_offset
+    shadow = np.zeros((h, w), np.float32)
+    levels = np.clip(heights, 0.0, 1.0)
+    # three slices of height: each is shifted by its own height (taller, longer shadow)
+    for lo, hi in ((0.005, 0.05), (0.05, 0.2), (0.2, 1.0)):
+        occ = ((levels >= lo) & (levels < hi)).astype(np.float32)
+        if not occ.any():
+            continue
+        hm = (lo + min(hi, float(levels.max()))) / 2
+        m = np.float32([[1, 0, dx * hm * px_per_m], [0, 1, dy * hm * px_per_m]])
+        shifted = cv2.warpAffine(occ, m, (w, h), flags=cv2.INTER_LINEAR)
+        shadow = np.maximum(shadow, shifted)
+    blur = max(0.5, spec.shadow_blur * w)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), blur)
+    # a surface is not shadowed by itself: keep shadows off pixels higher than their caster
+    shadow *= (levels < 0.005).astype(np.float32) * 0.9 + 0.1
+    out = rgb.astype(np.float32) * (1 - spec.shadow_strength * shadow[..., None])
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def render_world(world: World, spec: WorldSpec, size: int, rng: np.random.Generator,
+                 max_grasps: int = 150, effects: bool = True) -> RenderedView:
+    """Render, shade, label every graspable object, apply camera effects."""
+    from ..datasets.augment import camera_effects
+
+    k, pose = world_camera(spec, size)
+    cam_z = float(pose[2, 3])
+    near, far = max(0.02, cam_z - 1.2), cam_z - spec.floor.position[2] + 2.0
+    lt = spec.lighting
+    _, _, rgba, zbuf, seg = p.getCameraImage(
+        k.width, k.height, view_matrix(pose), projection_matrix(k, near, far),
+        renderer=p.ER_TINY_RENDERER, shadow=0, lightDirection=list(lt.direction),
+        lightColor=list(lt.color), lightAmbientCoeff=lt.ambient, lightDiffuseCoeff=lt.diffuse,
+        lightSpecularCoeff=lt.specular, physicsClientId=world.client)
+    rgb = np.asarray(rgba, dtype=np.uint8).reshape(k.height, k.width, 4)[:, :, :3].copy()
+    depth = zbuffer_to_depth(np.asarray(zbuf).reshape(k.height, k.width), near, far)
+    seg = np.asarray(seg, dtype=np.int32).reshape(k.height, k.width)
+    heights = height_map(k, pose, depth)
+    rgb = cast_shadows(rgb, heights, seg, spec, k)
+    labels: list[GraspLabel] = []
+    per = max(1, max_grasps // max(1, len(world.object_ids)))
+    for body in world.object_ids:
+        labels += label_grasps(heights, depth, seg, body, k, pose, Gripper(), rng, per)
+    mask = np.where(np.isin(seg, world.object_ids), 255, 0).astype(np.uint8)
+    if effects:
+        rgb = camera_effects(rgb, np.random.default_rng(spec.effects_seed))
+    first = world.object_ids[0] if world.object_ids else -1
+    tpose = p.getBasePositionAndOrientation(first, physicsClientId=world.client) \
+        if first >= 0 else ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0))
+    view = RenderedView(rgb, depth, seg, mask, k, np.asarray(pose, dtype=np.float64), first,
+                        (tuple(tpose[0]), tuple(tpose[1])))
+    view.labels = labels
+    return view

@@ -1,0 +1,159 @@
+"""Issue 12 (sim-to-real): world scenes, camera effects, pasted clutter, fine-tuning options
+and the evaluation of real Cornell photographs whole-frame and ggcnn-framed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mtg_grasp_ros.cli import main
+from mtg_grasp_ros.datasets.augment import AugmentConfig, camera_effects, paste_clutter
+from mtg_grasp_ros.grasp import read_jacquard_grasps
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = REPO / "models" / "mtgcnn_p_depth_synth.safetensors"
+CORNELL = REPO.parent / "shared" / "data" / "cornell_samples"
+
+
+def _generate(out: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "mtg_grasp_ros.cli", "generate", "--out", str(out),
+                        "--objects", "2", "--views", "2", "--size", "160", "--seed", "3",
+                        "--scene", "world", "--no-progress"],
+                       cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("world") / "set"
+    _generate(out)
+    return out
+
+
+def test_world_scenes_are_jacquard_files_with_labels_on_the_objects(world):
+    import cv2
+
+    views = sorted(world.glob("*/*_grasps.txt"))
+    assert len(views) == 4
+    for g in views:
+        stem = str(g)[: -len("grasps.txt")]
+        grasps = read_jacquard_grasps(g)
+        mask = cv2.imread(stem + "mask.png", cv2.IMREAD_GRAYSCALE)
+        rgb = cv2.imread(stem + "RGB.png")
+        assert rgb.shape == (160, 160, 3) and len(grasps) >= 3
+        # every label's centre lies on a graspable object (the union mask)
+        xy = np.array([[round(q.x), round(q.y)] for q in grasps])
+        assert (mask[xy[:, 1], xy[:, 0]] > 0).all()
+        cam = json.loads(Path(stem + "camera.json").read_text())
+        assert 0.25 <= cam["world"]["view_side_m"] <= 1.0
+        # the support does not fill the view alone: more than the objects and the board
+        assert len(np.unique(rgb.reshape(-1, 3) // 32, axis=0)) > 3
+
+
+def test_world_generation_is_deterministic(world, tmp_path):
+    again = tmp_path / "again"
+    _generate(again)
+    a = {f.relative_to(world): f.read_bytes() for f in world.rglob("*") if f.is_file()
+         and f.name != "summary.json"}
+    b = {f.relative_to(again): f.read_bytes() for f in again.rglob("*") if f.is_file()
+         and f.name != "summary.json"}
+    assert a == b
+
+
+def test_camera_effects_are_seeded_and_keep_the_format():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    a = camera_effects(image, np.random.default_rng(5))
+    b = camera_effects(image, np.random.default_rng(5))
+    assert a.shape == image.shape and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert not np.array_equal(a, camera_effects(image, np.random.default_rng(6)))
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        camera_effects(image.astype(np.float32), rng)
+    with pytest.raises(ValueError, match="probability"):
+        AugmentConfig(photometric=1.5)
+
+
+def test_pasted_clutter_stays_clear_of_every_grasp():
+    image = np.full((300, 300, 3), 128, np.uint8)
+    q = np.zeros((300, 300), np.float32)
+    q[140:160, 140:160] = 1.0
+    changed = np.zeros((300, 300), bool)
+    for seed in range(30):
+        out = paste_clutter(image, q, np.random.default_rng(seed))
+        changed |= (out != image).any(axis=2)
+    assert changed.any()
+    # 8% of the side (24 px) around the labelled pixels stays untouched
+    assert not changed[140 - 24:160 + 24, 140 - 24:160 + 24].any()
+
+
+def test_fine_tuning_from_the_bundled_model_with_a_schedule(world, tmp_path):
+    from mtg_grasp_ros.model import GraspCNN, ModelConfig
+    from mtg_grasp_ros.model_io import load_model
+    from mtg_grasp_ros.training.loop import init_weights
+
+    net = GraspCNN(ModelConfig("mtgcnn", "depth"))
+    line = init_weights(net, BUNDLED)
+    assert "left fresh (aux" in line
+    bundled = load_model(BUNDLED)[0].state_dict()
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in bundled.items())
+    # a grasp-only model cannot start a network of another shape
+    with pytest.raises(ValueError, match="do not fit"):
+        init_weights(GraspCNN(ModelConfig("mtgcnn", "depth", input_channels=1)), BUNDLED)
+
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(REPO / "config/train/mtgcnn_p_depth_transfer.yaml"),
+                 "--data", str(world), "--out", str(out), "--epochs", "2", "--batch-size", "2",
+                 "--workers", "0", "--threads", "1", "--init", str(BUNDLED), "--no-progress",
+                 "--set", "split.kind=image", "--set", "split.folds=2",
+                 "--set", "model.input_size=96"]) == 0
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    lrs = [float(r["lr"]) for r in rows]
+    assert len(lrs) == 2 and lrs[1] < lrs[0] <= 5e-4    # cosine, falling from 5e-4
+    cfg = (out / "config.yaml").read_text()
+    assert "channels_last: true" in cfg and str(BUNDLED) in cfg
+
+
+@pytest.fixture(scope="module")
+def cornell_three(tmp_path_factory) -> Path:
+    if not CORNELL.is_dir():
+        pytest.skip(f"real Cornell samples not found at {CORNELL}")
+    out = tmp_path_factory.mktemp("cornell") / "10"
+    out.mkdir()
+    for n in ("1000", "1010", "1020"):
+        for suffix in ("r.png", "cpos.txt", "cneg.txt"):
+            shutil.copy(CORNELL / "10" / f"pcd{n}{suffix}", out)
+    return out.parent
+
+
+def test_evaluate_reads_cornell_whole_frame_and_ggcnn_framed(cornell_three, tmp_path, capsys):
+    from mtg_grasp_ros.datasets import open_dataset
+
+    results = {}
+    for frame in ("whole", "ggcnn"):
+        js = tmp_path / f"{frame}.json"
+        assert main(["evaluate", "--model", str(BUNDLED), "--data", str(cornell_three),
+                     "--frame", frame, "--workers", "0", "--device", "cpu",
+                     "--json", str(js)]) == 0
+        results[frame] = json.loads(js.read_text())
+        assert f"frame {frame}" in capsys.readouterr().out
+        assert results[frame]["frame"] == frame and results[frame]["total"] == 3
+    # framed predictions lie inside ggcnn's 300 px window around the labels
+    records = {r.id: r for r in open_dataset(cornell_three).records}
+    for img in results["ggcnn"]["images"]:
+        g = records[img["id"]].grasps
+        cx, cy = g[:, 0].mean(), g[:, 1].mean()
+        x0 = max(0, min(int(cx) - 150, 640 - 300))
+        y0 = max(0, min(int(cy) - 150, 480 - 300))
+        assert x0 - 1 <= img["grasp"]["x"] <= x0 + 300 and y0 - 1 <= img["grasp"]["y"] <= y0 + 300
+    # whole-frame predictions lie in the centred 480 px square
+    for img in results["whole"]["images"]:
+        assert 79 <= img["grasp"]["x"] <= 560
