@@ -15,9 +15,9 @@ Conventions (used everywhere in the project):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from shapely.geometry import Polygon
@@ -50,6 +50,7 @@ class Grasp:
 
     @property
     def center(self) -> tuple[float, float]:
+        """The centre (x, y) in pixels."""
         return (self.x, self.y)
 
     def corners(self) -> np.ndarray:
@@ -62,6 +63,7 @@ class Grasp:
                          centre + along + across, centre - along + across])
 
     def polygon(self) -> Polygon:
+        """The rectangle as a shapely polygon, for IoU."""
         return Polygon(self.corners())
 
     def jaw_tips(self) -> np.ndarray:
@@ -71,7 +73,7 @@ class Grasp:
         return np.stack([centre - d, centre + d])
 
     @classmethod
-    def from_corners(cls, corners: np.ndarray, quality: float = 1.0) -> "Grasp":
+    def from_corners(cls, corners: np.ndarray, quality: float = 1.0) -> Grasp:
         """A grasp from a rectangle's corners given in order; the first edge is the opening.
 
         This is the Cornell convention: corners 0->1 run along the jaws' closing direction.
@@ -84,7 +86,7 @@ class Grasp:
         return cls(float(centre[0]), float(centre[1]), angle,
                    float(np.hypot(*d01)), float(np.hypot(*d12)), quality)
 
-    def transformed(self, matrix: np.ndarray) -> "Grasp":
+    def transformed(self, matrix: np.ndarray) -> Grasp:
         """The grasp under a 2x3 similarity transform (scale, rotation, translation) of pixels."""
         m = np.asarray(matrix, dtype=np.float64)
         x, y = m @ np.array([self.x, self.y, 1.0])
@@ -93,11 +95,11 @@ class Grasp:
         return replace(self, x=float(x), y=float(y), angle=float(wrap_angle(self.angle + rotation)),
                        width=self.width * scale, jaw=self.jaw * scale)
 
-    def scaled(self, factor: float) -> "Grasp":
+    def scaled(self, factor: float) -> Grasp:
         """The grasp in an image resized by ``factor`` about the origin."""
         return self.transformed(np.array([[factor, 0.0, 0.0], [0.0, factor, 0.0]]))
 
-    def translated(self, dx: float, dy: float) -> "Grasp":
+    def translated(self, dx: float, dy: float) -> Grasp:
         """The grasp in an image whose origin moved by (-dx, -dy) (for a crop, dx=-x0, dy=-y0)."""
         return replace(self, x=self.x + dx, y=self.y + dy)
 
@@ -123,7 +125,8 @@ def is_correct(pred: Grasp, truths: Iterable[Grasp], iou_threshold: float = IOU_
     return any(matches(pred, t, iou_threshold, angle_threshold) for t in truths)
 
 
-def max_iou(pred: Grasp, truths: Sequence[Grasp], angle_threshold: float = ANGLE_THRESHOLD) -> float:
+def max_iou(pred: Grasp, truths: Sequence[Grasp],
+            angle_threshold: float = ANGLE_THRESHOLD) -> float:
     """Best IoU against the truths whose angle is within the threshold (0 if none is)."""
     best = 0.0
     for t in truths:
@@ -186,7 +189,7 @@ def parse_jacquard_line(line: str, path: str | Path = "<string>", lineno: int = 
         raise GraspFileError(f"{where}: expected 5 ';'-separated fields "
                              f"'x;y;theta_deg;opening;jaw_size', got {len(fields)}: {quote(line)}")
     values = []
-    for name, text in zip(JACQUARD_FIELDS, fields):
+    for name, text in zip(JACQUARD_FIELDS, fields, strict=True):
         try:
             value = float(text)
         except ValueError:

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from safetensors import safe_open
 
 from .atomic import atomic_path, remove_stale_temps
 from .model import GraspCNN, ModelConfig, grasp_state_dict
@@ -44,12 +43,13 @@ class ModelMetadata:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
+        """The metadata as the JSON stored in the file header (with the format tag)."""
         d = asdict(self)
         d["format"] = FORMAT
         return json.dumps(d, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, path: Path) -> "ModelMetadata":
+    def from_json(cls, text: str, path: Path) -> ModelMetadata:
         """Parse and check the metadata; an error names ``path`` and the bad field."""
         try:
             d = json.loads(text)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from mtg_grasp_ros.datasets import DatasetError, detect_format, index_cornell, open_dataset
-from mtg_grasp_ros.datasets.images import normalised_depth, read_depth, read_mask, read_source
 from mtg_grasp_ros.datasets.cornell import read_cornell_grasps
+from mtg_grasp_ros.datasets.images import normalised_depth, read_depth, read_mask, read_source
 from mtg_grasp_ros.grasp import Grasp, GraspFileError
 
 #: Lines per grasps.txt of the five real scenes (counted with `wc -l`).
@@ -41,7 +41,8 @@ def test_jacquard_known_rectangle_corners(jacquard_samples):
     expected = [c - 12.75 * u - 12.81055 * n, c + 12.75 * u - 12.81055 * n,
                 c + 12.75 * u + 12.81055 * n, c - 12.75 * u + 12.81055 * n]
     np.testing.assert_allclose(g.corners(), expected, atol=1e-6)
-    # By hand: x = 470.14815 - 12.75 cos t + 12.81055 sin t, y = 253.89551 - 12.75 sin t - 12.81055 cos t
+    # By hand: x = 470.14815 - 12.75 cos t + 12.81055 sin t,
+    #          y = 253.89551 - 12.75 sin t - 12.81055 cos t
     np.testing.assert_allclose(g.corners()[0], [477.325, 237.308], atol=1e-3)
 
 
@@ -118,7 +119,7 @@ def test_cornell_generated_files_with_a_nan_row(tmp_path):
     assert index.dropped_rows == 1 and "1 annotation rows dropped" in index.summary()
     got = index.records[0].grasp_list()
     assert len(got) == 2
-    for a, b in zip(got, [g1, g2]):
+    for a, b in zip(got, [g1, g2], strict=True):
         np.testing.assert_allclose(a.corners(), b.corners(), atol=1e-3)
         assert a.angle == pytest.approx(b.angle, abs=1e-5)
 

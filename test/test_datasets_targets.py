@@ -11,10 +11,10 @@ import pytest
 from mtg_grasp_ros.datasets import open_dataset
 from mtg_grasp_ros.datasets.augment import AugmentConfig, random_view, rescaled_view
 from mtg_grasp_ros.datasets.images import SourceCache
+from mtg_grasp_ros.datasets.targets import grasp_maps
 from mtg_grasp_ros.datasets.torch_dataset import GraspDataset, collate
 from mtg_grasp_ros.grasp import Grasp, write_jacquard_grasps
 from mtg_grasp_ros.preprocess import View
-from mtg_grasp_ros.datasets.targets import grasp_maps
 
 
 def _on(maps):
@@ -108,8 +108,9 @@ def test_eval_dataset_is_the_inference_centre_crop_and_collates_variable_grasps(
     assert batch.image.shape == (3, 300, 300, 3) and batch.targets["q"].shape == (3, 1, 300, 300)
     assert [len(g) for g in batch.grasps] == [127, 50, 166]
     assert all(v == View.centre_crop((1024, 1024), 300) for v in batch.views)
-    from mtg_grasp_ros.preprocess import prepare, normalise
     import cv2 as _cv2
+
+    from mtg_grasp_ros.preprocess import normalise, prepare
     rgb = _cv2.cvtColor(_cv2.imread(str(records[0].rgb)), _cv2.COLOR_BGR2RGB)
     x, _ = prepare(rgb)
     assert (normalise(batch.image[:1]) == x).all()
@@ -124,6 +125,6 @@ def test_vectorised_grasps_in_view_equal_view_grasp_to_net(jacquard_samples):
                     if -0.5 <= n.x < 299.5 and -0.5 <= n.y < 299.5]
         got = grasps_in_view(record, view)
         assert 0 < len(got) == len(expected) < len(record.grasps)
-        for a, b in zip(got, expected):
+        for a, b in zip(got, expected, strict=True):
             assert np.allclose([a.x, a.y, a.angle, a.width, a.jaw],
                                [b.x, b.y, b.angle, b.width, b.jaw], atol=1e-9)

@@ -7,8 +7,18 @@ import cv2
 import numpy as np
 import pytest
 
-from mtg_grasp_ros.grasp import Grasp, GraspFileError, angle_difference, format_jacquard_line, \
-    iou, is_correct, matches, parse_jacquard_line, read_jacquard_grasps, write_jacquard_grasps
+from mtg_grasp_ros.grasp import (
+    Grasp,
+    GraspFileError,
+    angle_difference,
+    format_jacquard_line,
+    iou,
+    is_correct,
+    matches,
+    parse_jacquard_line,
+    read_jacquard_grasps,
+    write_jacquard_grasps,
+)
 
 
 def test_corners_of_an_axis_aligned_grasp():

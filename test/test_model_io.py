@@ -60,8 +60,8 @@ def _with_metadata(tmp_path, change) -> "Path":
     """A real model file whose metadata JSON was edited by ``change(dict)``."""
     import json
 
-    from safetensors.torch import load_file, save_file
     from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
 
     good = tmp_path / "good.safetensors"
     save_model(build_model("ggcnn2"), good)

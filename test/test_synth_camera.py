@@ -1,5 +1,6 @@
 """The synthetic camera: pybullet's rendering agrees with the pinhole model to a fraction of
-a pixel, depth is metric, and the camera JSON projects known world points onto the mask."""
+a pixel, depth is metric, and the camera JSON projects known world points onto the mask.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ import pytest
 
 from mtg_grasp_ros.synth import render
 from mtg_grasp_ros.synth import scene as sc
-from mtg_grasp_ros.synth.camera import (Intrinsics, intersect_plane_z, look_down_pose,
-                                        pose_to_quaternion, project)
+from mtg_grasp_ros.synth.camera import (
+    Intrinsics,
+    intersect_plane_z,
+    look_down_pose,
+    pose_to_quaternion,
+    project,
+)
 from mtg_grasp_ros.synth.writer import simulate_stereo, write_view
 
 
@@ -74,7 +80,7 @@ def test_camera_json_projects_object_surface_to_its_mask(client, tmp_path):
     # known world points: where vertical rays through the object's box hit its surface
     lo, hi = p.getAABB(scene.target_id, physicsClientId=client)
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 7), np.linspace(lo[1], hi[1], 7))
-    starts = [[x, y, 1.0] for x, y in zip(gx.ravel(), gy.ravel())]
+    starts = [[x, y, 1.0] for x, y in zip(gx.ravel(), gy.ravel(), strict=True)]
     hits = [h for h in p.rayTestBatch(starts, [[s[0], s[1], -0.5] for s in starts],
                                       physicsClientId=client)
             if h[0] == scene.target_id]

@@ -120,7 +120,8 @@ def test_workers_exit_when_generate_is_killed(tmp_path):
 
 def test_orphaned_worker_takes_no_further_job(tmp_path):
     """The fallback where PDEATHSIG is missing: a worker whose parent changed stops between
-    jobs, before writing anything."""
+    jobs, before writing anything.
+    """
     script = (f"import os\nfrom mtg_grasp_ros.synth import generate as gen\n"
               f"gen._PARENT = os.getppid() + 1\n"
               f"gen._work((gen.GenerateConfig(out={str(tmp_path / 'out')!r}, objects=1, "

@@ -1,5 +1,6 @@
 """A short real training run: the loss falls, an interrupted run resumes to the same weights
-as an uninterrupted one, and the result evaluates, exports (safetensors + ONNX) and plots."""
+as an uninterrupted one, and the result evaluates, exports (safetensors + ONNX) and plots.
+"""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def test_resumed_run_ends_identical_to_uninterrupted_run(runs):
     assert a["epoch"] == b["epoch"] == 2
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
-    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(),
+                      strict=True):
         assert torch.equal(sa["exp_avg"], sb["exp_avg"])
     assert _rows(runs["a"]) == _rows(runs["b"])
     assert len(json.loads((runs["b"] / "run.json").read_text())["commands"]) == 2
@@ -132,7 +134,7 @@ def test_export_writes_the_grasp_only_model_and_onnx(runs, tmp_path, capsys):
     path = out.with_suffix(".onnx")
     onnx.checker.check_model(onnx.load(str(path)))
     outs = ReferenceEvaluator(str(path)).run(None, {"image": x[:1].numpy()})
-    for o, k in zip(outs, ("q", "cos", "sin", "width")):
+    for o, k in zip(outs, ("q", "cos", "sin", "width"), strict=True):
         assert abs(o - ref[k][:1].numpy()).max() < 1e-4
 
 

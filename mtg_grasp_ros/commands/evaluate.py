@@ -11,6 +11,7 @@ from ..postprocess import PAPER_SIGMA, PostprocessConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``evaluate`` command's options."""
     p.add_argument("--model", type=Path, required=True,
                    help="model file (.safetensors) or training checkpoint (.pt)")
     p.add_argument("--data", type=Path, required=True, help="dataset directory")
@@ -45,6 +46,7 @@ def select_records(data: Path, fmt: str, split: Path | None, fold: int, part: st
 
 
 def run(args: argparse.Namespace) -> int:
+    """Evaluate the model and print (and optionally save) the accuracy; status 2 on bad input."""
     from ..datasets import DatasetError
     from ..detector import select_device
     from ..training.evaluate import evaluate_records

@@ -19,6 +19,7 @@ SHORTCUTS = {"epochs": "optim.epochs", "batch_size": "optim.batch_size", "lr": "
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``train`` command's options."""
     p.add_argument("--config", type=Path, help="config/train/<variant>.yaml "
                    "(optional with --resume: the run's config.yaml is used)")
     p.add_argument("--data", type=Path, required=True, help="dataset directory (Jacquard or "
@@ -52,6 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    """The config file (or a resumed run's own) with the option shortcuts and ``--set`` applied."""
     if args.resume and args.config is None:
         base = load_config(args.out / "config.yaml")
     elif args.config is None:
@@ -92,6 +94,7 @@ def measure_loading(cfg: TrainConfig, data: Path, batches: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train (or only time the loader); status 2 on bad input, 1 when it ended early unasked."""
     from ..datasets import DatasetError
     from ..training.loop import train
 

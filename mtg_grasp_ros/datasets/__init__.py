@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .cornell import index_cornell, read_cornell_grasps
 from .jacquard import index_jacquard
@@ -14,7 +14,8 @@ FORMATS: tuple[str, ...] = ("auto", "jacquard", "cornell")
 
 def detect_format(root: str | Path) -> str:
     """``jacquard`` when ``*_grasps.txt`` files exist under ``root``, ``cornell`` when
-    ``pcd*cpos.txt`` do; an error naming the directory otherwise."""
+    ``pcd*cpos.txt`` do; an error naming the directory otherwise.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such dataset directory")

@@ -34,7 +34,8 @@ ROTATIONS: tuple[str, ...] = ("none", "quarter", "free")
 class AugmentConfig:
     """Crop side = short image side x U(zoom_min, zoom_max); the crop is placed at random
     within ``shift`` of the free margin (0 = centred, 1 = anywhere inside the image);
-    rotation ``none``, ``quarter`` (multiples of 90 deg, as ggcnn) or ``free`` (uniform)."""
+    rotation ``none``, ``quarter`` (multiples of 90 deg, as ggcnn) or ``free`` (uniform).
+    """
 
     enabled: bool = True
     zoom_min: float = 0.5
@@ -81,7 +82,8 @@ def random_view(rng: np.random.Generator, image_shape: tuple[int, ...], cfg: Aug
 
 def rescaled_view(view: View, scale: float) -> View:
     """The same View for the source image resized by ``scale`` (cv2.resize pixel centres:
-    x' = (x + 0.5) scale - 0.5), so a cached downscaled image warps to the same pixels."""
+    x' = (x + 0.5) scale - 0.5), so a cached downscaled image warps to the same pixels.
+    """
     if scale == 1.0:
         return view
     return View((view.cx + 0.5) * scale - 0.5, (view.cy + 0.5) * scale - 0.5,
@@ -90,12 +92,13 @@ def rescaled_view(view: View, scale: float) -> View:
 
 def camera_effects(rgb: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
     """A real camera's look on a uint8 RGB image: white balance, exposure, gamma, saturation,
-    vignetting, blur, noise and JPEG, each drawn from ``rng`` (``strength`` scales them)."""
+    vignetting, blur, noise and JPEG, each drawn from ``rng`` (``strength`` scales them).
+    """
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"camera_effects needs an HxWx3 uint8 image, got {rgb.shape} "
                          f"{rgb.dtype}")
     h, w = rgb.shape[:2]
-    x = rgb.astype(np.float32) / 255.0
+    x: np.ndarray = rgb.astype(np.float32) / 255.0
     gains = np.exp(rng.normal(0.0, 0.07 * strength, 3)).astype(np.float32)       # white balance
     exposure = float(np.exp(rng.normal(0.0, 0.25 * strength)))
     x = x * (gains * exposure)[None, None, :]
@@ -113,7 +116,7 @@ def camera_effects(rgb: np.ndarray, rng: np.random.Generator, strength: float = 
         x = cv2.GaussianBlur(x, (0, 0), float(rng.uniform(0.3, 1.5 * strength)) * w / 300)
     elif u < 0.45:                                                              # motion
         n = max(3, int(rng.uniform(3, 9) * w / 300) | 1)
-        kernel = np.zeros((n, n), np.float32)
+        kernel: np.ndarray = np.zeros((n, n), np.float32)
         kernel[n // 2, :] = 1.0 / n
         rot = cv2.getRotationMatrix2D((n / 2 - 0.5, n / 2 - 0.5), float(rng.uniform(0, 180)), 1)
         kernel = cv2.warpAffine(kernel, rot, (n, n))
@@ -122,11 +125,13 @@ def camera_effects(rgb: np.ndarray, rng: np.random.Generator, strength: float = 
     if sigma > 0:
         noise = rng.normal(0.0, 1.0, (h, w, 3)).astype(np.float32) * sigma
         x = x + noise * np.sqrt(np.clip(x, 0.05, 1.0))
-    out = (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    out: np.ndarray = (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     if rng.random() < 0.5:                                                      # JPEG
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 95))])
         if ok:
-            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            assert decoded is not None      # the bytes were just encoded here
+            out = decoded
     return out
 
 

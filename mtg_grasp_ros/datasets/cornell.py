@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -38,7 +38,8 @@ def read_cornell_grasps(path: str | Path) -> tuple[list[Grasp], int]:
                     raise ValueError
                 pts.append([float(fields[0]), float(fields[1])])
             except ValueError:
-                raise GraspFileError(f"{path}:{lineno}: expected 'x y', got {quote(text)}") from None
+                raise GraspFileError(f"{path}:{lineno}: expected 'x y', "
+                                     f"got {quote(text)}") from None
         corners = np.array(pts)
         if not np.isfinite(corners).all():
             dropped += 1
@@ -67,7 +68,9 @@ def index_cornell(root: str | Path, need: Iterable[str] = ("rgb",),
                            f"(saliency needs masks: use Jacquard-format data)")
     records, skipped, dropped = [], [], 0
     for f in sorted(p for p in root.rglob("pcd*cpos.txt") if CPOS.match(p.name)):
-        num = CPOS.match(f.name).group(1)
+        match = CPOS.match(f.name)
+        assert match is not None     # the files were chosen by this pattern
+        num = match.group(1)
         rgb, depth = f.with_name(f"pcd{num}r.png"), f.with_name(f"pcd{num}d.tiff")
         try:
             if not rgb.is_file():

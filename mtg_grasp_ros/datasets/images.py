@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -111,7 +112,7 @@ class SourceCache:
             if target is not None:
                 target = cv2.resize(target, size, interpolation=cv2.INTER_NEAREST
                                     if aux == "saliency" else cv2.INTER_AREA)
-        arrays = {"rgb": rgb, "scale": np.float64(scale)}
+        arrays: dict[str, Any] = {"rgb": rgb, "scale": np.float64(scale)}   # for np.savez
         if target is not None:
             arrays["aux"] = target.astype(np.float16)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:   # a file: savez adds no suffix

@@ -8,8 +8,8 @@ are parsed here, once, with :func:`~mtg_grasp_ros.grasp.read_jacquard_grasps`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ..grasp import GraspFileError, read_jacquard_grasps
 from .records import DatasetError, DatasetIndex, Record, grasps_to_array

@@ -35,6 +35,7 @@ class Record:
     mask: Path | None = None
 
     def grasp_list(self) -> list[Grasp]:
+        """The ``grasps`` array as Grasp objects."""
         return [Grasp(*map(float, row)) for row in self.grasps]
 
 
@@ -56,9 +57,11 @@ class DatasetIndex:
     dropped_rows: int = 0
 
     def by_id(self) -> dict[str, Record]:
+        """The records keyed by their id."""
         return {r.id: r for r in self.records}
 
     def summary(self) -> str:
+        """One line for logs: format, root, image and grasp counts, what was skipped or dropped."""
         n = sum(len(r.grasps) for r in self.records)
         text = f"{self.format} at {self.root}: {len(self.records)} images, {n} grasps"
         if self.skipped:

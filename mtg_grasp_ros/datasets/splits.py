@@ -10,9 +10,9 @@ comes from the seed alone, and a split is saved as JSON of record ids for later 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -25,6 +25,8 @@ FORMAT = "mtg_grasp_split/1"
 
 @dataclass
 class Fold:
+    """The record ids of one fold's train, validation and test parts."""
+
     train: list[str]
     val: list[str]
     test: list[str]
@@ -32,12 +34,15 @@ class Fold:
 
 @dataclass
 class Split:
+    """A k-fold split as saved: how it was made (kind, k, seed) and its folds."""
+
     kind: str
     k: int
     seed: int
     folds: list[Fold]
 
     def fold(self, n: int) -> Fold:
+        """Fold ``n``; an error names the folds that exist."""
         if not 0 <= n < len(self.folds):
             raise ValueError(f"fold {n} does not exist; this split has folds 0..{self.k - 1}")
         return self.folds[n]
@@ -54,10 +59,11 @@ def make_split(records: Sequence[Record], kind: str = "image", k: int = 5, seed:
         if missing:
             raise DatasetError(f"object-wise split needs object ids, which {missing[0]} (and "
                                f"{len(missing) - 1} more) lack; use an image-wise split")
-        units = sorted({r.object_id for r in records})
+        units = sorted({r.object_id for r in records if r.object_id})   # all have one (above)
         members: dict[str, list[str]] = {u: [] for u in units}
         for r in records:
-            members[r.object_id].append(r.id)
+            if r.object_id:
+                members[r.object_id].append(r.id)
     else:
         units = sorted(r.id for r in records)
         members = {u: [u] for u in units}

@@ -9,7 +9,7 @@ Where rectangles overlap, the one drawn last wins, as in ggcnn.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

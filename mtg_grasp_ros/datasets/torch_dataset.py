@@ -11,8 +11,8 @@ sample gets the same crop whatever the worker count, process or resume point.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,8 @@ from .targets import grasp_maps
 @dataclass
 class Batch:
     """A collated batch: uint8 images (B, H, W, 3), target maps (B, 1, H, W), and per image
-    its ground-truth grasps in network pixels ((N, 5) arrays), View and record index."""
+    its ground-truth grasps in network pixels ((N, 5) arrays), View and record index.
+    """
 
     image: torch.Tensor
     targets: dict[str, torch.Tensor]
@@ -43,9 +44,10 @@ class Batch:
     def __len__(self) -> int:
         return len(self.index)
 
-    def pin_memory(self) -> "Batch":
+    def pin_memory(self) -> Batch:
         """Called by DataLoader(pin_memory=True): page-locked tensors copy to a GPU
-        asynchronously (a plain dataclass would otherwise be passed through unpinned)."""
+        asynchronously (a plain dataclass would otherwise be passed through unpinned).
+        """
         self.image = self.image.pin_memory()
         self.targets = {k: v.pin_memory() for k, v in self.targets.items()}
         return self
@@ -62,15 +64,17 @@ def grasps_in_view(record: Record, view: View) -> list[Grasp]:
     xy = g[:, :2] @ m[:, :2].T + m[:, 2]
     keep = ((xy >= -0.5) & (xy < view.size - 0.5)).all(axis=1)
     angle = wrap_angle(g[keep, 2] + view.rotation)
+    assert isinstance(angle, np.ndarray)     # an array in, an array out
     k = view.scale
     return [Grasp(float(x), float(y), float(a), float(w), float(j)) for (x, y), a, w, j in
-            zip(xy[keep], angle, g[keep, 3] * k, g[keep, 4] * k)]
+            zip(xy[keep], angle, g[keep, 3] * k, g[keep, 4] * k, strict=True)]
 
 
 class GraspDataset(Dataset):
     """Records to network samples; ``augment=None`` gives the inference centre crop
     (``frame="whole"``, as the node sees the frame) or ggcnn's Cornell window
-    (``frame="ggcnn"``, :func:`~mtg_grasp_ros.framing.ggcnn_view`)."""
+    (``frame="ggcnn"``, :func:`~mtg_grasp_ros.framing.ggcnn_view`).
+    """
 
     def __init__(self, records: Sequence[Record], aux: str | None = None,
                  size: int = INPUT_SIZE, augment: AugmentConfig | None = None,
@@ -99,7 +103,8 @@ class GraspDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         """One sample; with ``skip_bad`` an unreadable file gives ``{"skipped": reason}``
-        (collate leaves it out and counts it) instead of stopping the run."""
+        (collate leaves it out and counts it) instead of stopping the run.
+        """
         try:
             return self._sample(index)
         except DatasetError as exc:
@@ -130,6 +135,7 @@ class GraspDataset(Dataset):
         grasps = grasps_in_view(record, view)
         maps = grasp_maps(grasps, self.size)
         if rng is not None:
+            assert self.augment is not None      # rng is only drawn for augmentation
             # pixel-only augmentation, drawn after the View so crops stay as they were
             if self.augment.clutter > 0 and rng.random() < self.augment.clutter:
                 image = paste_clutter(image, maps["q"], rng)
@@ -144,7 +150,8 @@ class GraspDataset(Dataset):
 
 def collate(samples: list[dict]) -> Batch:
     """Stack images and maps; keep the variable-length grasp arrays as a list. Skipped
-    samples are left out and listed in ``Batch.skipped`` (the batch may be empty)."""
+    samples are left out and listed in ``Batch.skipped`` (the batch may be empty).
+    """
     skipped = [s["skipped"] for s in samples if "skipped" in s]
     samples = [s for s in samples if "skipped" not in s]
     if not samples:

@@ -59,13 +59,13 @@ def _rot_y(a: float) -> np.ndarray:
 
 
 def view_matrix(t_world_camera: np.ndarray) -> list[float]:
-    """pybullet's view matrix (world -> OpenGL camera) as a column-major list of 16."""
+    """The pybullet view matrix (world -> OpenGL camera) as a column-major list of 16."""
     view = np.linalg.inv(np.asarray(t_world_camera) @ _OPTICAL_TO_GL)
     return view.T.reshape(-1).tolist()
 
 
 def projection_matrix(k: Intrinsics, near: float, far: float) -> list[float]:
-    """pybullet's projection matrix reproducing ``k`` exactly (pixel centres at integers)."""
+    """The pybullet projection matrix reproducing ``k`` exactly (pixel centres at integers)."""
     p = np.zeros((4, 4))
     p[0, 0] = 2.0 * k.fx / k.width
     # TinyRenderer samples column u at NDC x = 2u/W - 1 and row v at NDC y = 1 - 2(v+1)/H

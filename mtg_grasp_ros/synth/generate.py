@@ -15,6 +15,7 @@ deleted and made again. Runs must not share an output directory concurrently.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import multiprocessing
@@ -46,6 +47,8 @@ _PR_SET_PDEATHSIG = 1               # linux/prctl.h
 
 @dataclass(frozen=True)
 class GenerateConfig:
+    """What ``generate`` makes: output directory, object and view counts, seed and scene options."""
+
     out: str
     objects: int
     views: int = 4
@@ -133,21 +136,21 @@ def generate_object(cfg: GenerateConfig, index: int) -> dict:
 def _exit_with_parent(parent: int) -> None:
     """Pool initializer: end this worker when ``parent`` dies, so a killed ``generate``
     leaves no workers writing. Linux: the kernel sends SIGKILL (prctl PR_SET_PDEATHSIG);
-    elsewhere :func:`_work` checks the parent between jobs."""
+    elsewhere :func:`_work` checks the parent between jobs.
+    """
     global _PARENT
     _PARENT = parent
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-        except (OSError, AttributeError):
-            pass
     if os.getppid() != parent:      # the parent died before prctl took effect
         os._exit(1)
 
 
 def generate_world(cfg: GenerateConfig, index: int) -> dict:
     """Scene directory ``index`` of world scenes: ``views`` independent worlds (each a new
-    support, surroundings, objects, light and camera), every graspable object labelled."""
+    support, surroundings, objects, light and camera), every graspable object labelled.
+    """
     from .world import build_world, render_world, sample_world
 
     start = time.perf_counter()
@@ -213,7 +216,8 @@ def pending(cfg: GenerateConfig) -> list[int]:
 
 def generate(cfg: GenerateConfig, workers: int = 1, progress: bool = True) -> dict:
     """Make every missing object of ``cfg`` with ``workers`` processes; returns the summary
-    (also written to ``<out>/summary.json``)."""
+    (also written to ``<out>/summary.json``).
+    """
     start = time.perf_counter()
     todo = pending(cfg)
     made: list[dict] = []

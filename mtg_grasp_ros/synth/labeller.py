@@ -102,7 +102,8 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
                  rng: np.random.Generator, max_grasps: int = 150,
                  centres: int = 200) -> list[GraspLabel]:
     """Antipodal grasps on ``target_id`` (see the module docstring); at most ``max_grasps``,
-    a random subset (from ``rng``) when more are valid."""
+    a random subset (from ``rng``) when more are valid.
+    """
     g = gripper
     target = segmentation == target_id
     if target.sum() < 20:
@@ -193,7 +194,9 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
     for m, i in enumerate(idx):
         grasp = Grasp(float(gx[i]), float(gy[i]), float(wrap_angle(th[i])), float(opening[i]),
                       float(jaw[i]), float(min(q1[i], q2[i])))
-        labels.append(GraspLabel(grasp, float(zg[i]), tuple(float(v) for v in centres_w[m]),
+        labels.append(GraspLabel(grasp, float(zg[i]),
+                                 (float(centres_w[m, 0]), float(centres_w[m, 1]),
+                                  float(centres_w[m, 2])),
                                  (float(dirs[m, 0]), float(dirs[m, 1])),
                                  float(opening[i] / s[i])))
     return labels
@@ -201,7 +204,7 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
 
 def _inward_cos(heights: np.ndarray, x: np.ndarray, y: np.ndarray, zg: np.ndarray,
                 s: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """cos of the angle between the push direction (dx, dy) and the surface's inward normal.
+    """Cos of the angle between the push direction (dx, dy) and the surface's inward normal.
 
     The inward normal at a contact points to the centroid of the occupied (>= ``zg``) pixels
     in a disc of 5 mm around it; 0 where that is ill-defined.

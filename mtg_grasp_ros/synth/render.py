@@ -27,7 +27,7 @@ import pybullet as p
 
 from ..grasp import Grasp
 from .camera import Intrinsics, look_down_pose, projection_matrix, view_matrix, zbuffer_to_depth
-from .labeller import Gripper, GraspLabel, height_map, label_grasps
+from .labeller import GraspLabel, Gripper, height_map, label_grasps
 from .scene import Lighting, Scene, ViewSpec
 
 __all__ = ["RenderedView", "render_view", "dataset_camera", "Intrinsics", "look_down_pose"]

@@ -15,6 +15,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -88,13 +89,15 @@ class Scene:
 
     @property
     def object_ids(self) -> list[int]:
+        """The pybullet body ids of the target and the distractors."""
         return [self.target_id, *self.distractor_ids]
 
 
 def random_unit_quaternion(rng: np.random.Generator) -> tuple[float, float, float, float]:
+    """A uniformly random orientation (x, y, z, w) drawn from ``rng``."""
     q = rng.normal(size=4)
     q /= np.linalg.norm(q)
-    return tuple(float(v) for v in q)
+    return (float(q[0]), float(q[1]), float(q[2]), float(q[3]))
 
 
 def sample_object(rng: np.random.Generator, catalogue: list[str] | None = None,
@@ -127,22 +130,24 @@ def sample_view(rng: np.random.Generator, n_distractors: int = 0,
                             (r * math.cos(a), r * math.sin(a)), random_unit_quaternion(rng)))
     light_dir = (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)), float(rng.uniform(0.8, 2)))
     light = Lighting(direction=light_dir,
-                     color=tuple(float(c) for c in rng.uniform(0.85, 1.0, 3)),
+                     color=cast(tuple[float, float, float],
+                                tuple(float(c) for c in rng.uniform(0.85, 1.0, 3))),
                      ambient=float(rng.uniform(0.4, 0.65)), diffuse=float(rng.uniform(0.2, 0.45)),
                      specular=float(rng.uniform(0.0, 0.15)), shadow=False)
     return ViewSpec(
-        drop_xy=tuple(float(v) for v in rng.uniform(-0.02, 0.02, 2)),
+        drop_xy=cast(tuple[float, float], tuple(float(v) for v in rng.uniform(-0.02, 0.02, 2))),
         drop_quaternion=random_unit_quaternion(rng),
         distractors=tuple(distractors),
-        table_rgb=tuple(float(v) for v in table),
+        table_rgb=cast(tuple[float, float, float], tuple(float(v) for v in table)),
         table_texture_seed=int(rng.integers(2**31)),
         table_texture_contrast=float(rng.uniform(0.0, 0.25)),
         lighting=light,
         fill=float(rng.uniform(0.35, 0.6)),
         camera_distance=float(rng.uniform(1.45, 1.65)),
         camera_yaw=float(rng.uniform(-math.pi, math.pi)),
-        camera_tilt=tuple(float(v) for v in rng.normal(0.0, 0.02, 2)),
-        camera_offset=tuple(float(v) for v in rng.uniform(-0.06, 0.06, 2)),
+        camera_tilt=cast(tuple[float, float], tuple(float(v) for v in rng.normal(0.0, 0.02, 2))),
+        camera_offset=cast(tuple[float, float],
+                           tuple(float(v) for v in rng.uniform(-0.06, 0.06, 2))),
     )
 
 
@@ -150,7 +155,7 @@ def noise_texture(seed: int, size: int = 256, contrast: float = 0.2,
                   rgb: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
     """A smooth multi-scale noise texture (uint8 RGB), like concrete, paper or wood grain."""
     rng = np.random.default_rng(seed)
-    img = np.zeros((size, size), np.float32)
+    img: np.ndarray = np.zeros((size, size), np.float32)
     for cells, weight in ((4, 0.5), (16, 0.3), (64, 0.15), (size, 0.05)):
         small = rng.normal(size=(cells, cells)).astype(np.float32)
         img += weight * cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)

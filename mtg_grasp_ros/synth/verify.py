@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pybullet as p
 
-from .labeller import Gripper, GraspLabel
+from .labeller import GraspLabel, Gripper
 from .scene import Scene
 
 FINGER_LENGTH = 0.06      # vertical size of a finger (m)
@@ -23,6 +23,8 @@ FRICTION = 1.0
 
 class GraspVerifier:
     """Runs trials in a scene; the scene's settled state is saved on construction."""
+
+    _current: list[np.ndarray]      # the fingers' last target positions (set by a trial)
 
     def __init__(self, scene: Scene, gripper: Gripper = Gripper()):
         self.scene, self.gripper, c = scene, gripper, scene.client
@@ -46,7 +48,7 @@ class GraspVerifier:
         starts = self._current
         for s in range(1, steps + 1):
             a = s / steps
-            for cid, t0, t1 in zip(self.constraints, starts, targets):
+            for cid, t0, t1 in zip(self.constraints, starts, targets, strict=True):
                 p.changeConstraint(cid, list(t0 + a * (t1 - t0)), orn, maxForce=FORCE,
                                    physicsClientId=c)
             p.stepSimulation(physicsClientId=c)
@@ -63,7 +65,7 @@ class GraspVerifier:
         half = label.opening / 2 + g.finger_thickness / 2
         start = [np.array([*(centre[:2] - d[:2] * half), zc]),
                  np.array([*(centre[:2] + d[:2] * half), zc])]
-        for f, cid, pos in zip(self.fingers, self.constraints, start):
+        for f, cid, pos in zip(self.fingers, self.constraints, start, strict=True):
             p.resetBasePositionAndOrientation(f, pos.tolist(), orn, physicsClientId=c)
             p.resetBaseVelocity(f, [0, 0, 0], [0, 0, 0], physicsClientId=c)
             p.changeConstraint(cid, pos.tolist(), orn, maxForce=FORCE, physicsClientId=c)

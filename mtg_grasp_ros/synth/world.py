@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 import cv2
 import numpy as np
@@ -87,10 +88,13 @@ class WorldSpec:
 def _rgb(rng: np.random.Generator, light: bool = False) -> tuple[float, float, float]:
     if light:
         g = rng.uniform(0.7, 0.98)
-        return tuple(float(v) for v in np.clip(g + rng.normal(0, 0.03, 3), 0, 1))
+        return cast(tuple[float, float, float],
+                    tuple(float(v) for v in np.clip(g + rng.normal(0, 0.03, 3), 0, 1)))
     # muted colours mostly (real floors, boxes and furniture are rarely saturated)
-    hsv = np.uint8([[[rng.integers(180), rng.uniform(0, 1) ** 1.5 * 200, rng.uniform(25, 245)]]])
-    return tuple(float(v) / 255 for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+    hsv = np.array([[[rng.integers(180), rng.uniform(0, 1) ** 1.5 * 200, rng.uniform(25, 245)]]],
+                   np.uint8)
+    r, g, b = (float(v) / 255 for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+    return (r, g, b)
 
 
 def texture_image(kind: str, seed: int, rgb: tuple[float, float, float],
@@ -164,7 +168,7 @@ def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
         clutter.append(Block(kind, he, (x, y, floor_z + h / 2), (0.0, 0.0, 0.0, 1.0),
                              _rgb(rng, rng.random() < 0.5), None))
     for _ in range(int(rng.integers(0, 4))):        # boxes beyond the edge
-        he = tuple(float(v) for v in rng.uniform(0.05, 0.25, 3))
+        he = cast(tuple[float, float, float], tuple(float(v) for v in rng.uniform(0.05, 0.25, 3)))
         x, y = outside(max(he[0], he[1]))
         yaw = float(rng.uniform(-math.pi, math.pi))
         clutter.append(Block("box", he, (x, y, floor_z + he[2]),
@@ -203,24 +207,26 @@ def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
     objects = []
     for _ in range(n_obj):
         spec = sample_object(rng, catalogue, (0.03, 0.15))
-        xy = tuple(float(v) for v in rng.uniform(-spread, spread, 2))
+        xy = cast(tuple[float, float], tuple(float(v) for v in rng.uniform(-spread, spread, 2)))
         objects.append((spec, xy, random_unit_quaternion(rng)))
 
     light_dir = (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)), float(rng.uniform(0.6, 2)))
     lighting = Lighting(direction=light_dir,
-                        color=tuple(float(c) for c in rng.uniform(0.8, 1.0, 3)),
+                        color=cast(tuple[float, float, float],
+                                   tuple(float(c) for c in rng.uniform(0.8, 1.0, 3))),
                         ambient=float(rng.uniform(0.35, 0.7)), diffuse=float(rng.uniform(0.2, 0.5)),
                         specular=float(rng.uniform(0.0, 0.2)), shadow=False)
     # camera: the view's side on the support, distance, tilt, where it looks
     view_side = float(np.exp(rng.uniform(np.log(0.25), np.log(1.0))))
     tilt_mag = float(abs(rng.normal(0, 0.2)))
     tilt_dir = float(rng.uniform(-math.pi, math.pi))
-    target = tuple(float(v) for v in rng.uniform(-0.5, 0.5, 2) * np.array([sx, sy]))
+    target = cast(tuple[float, float],
+                  tuple(float(v) for v in rng.uniform(-0.5, 0.5, 2) * np.array([sx, sy])))
     return WorldSpec(
         support=support, floor=floor, clutter=tuple(clutter), objects=tuple(objects),
         lighting=lighting,
         shadow_strength=float(rng.uniform(0.0, 0.5)) if rng.random() < 0.8 else 0.0,
-        shadow_offset=tuple(float(v) for v in -np.asarray(light_dir[:2]) / light_dir[2]),
+        shadow_offset=(-light_dir[0] / light_dir[2], -light_dir[1] / light_dir[2]),
         shadow_blur=float(rng.uniform(0.003, 0.02)),
         view_side=view_side, camera_distance=float(rng.uniform(0.6, 1.6)),
         camera_yaw=float(rng.uniform(-math.pi, math.pi)),
@@ -300,7 +306,7 @@ def cast_shadows(rgb: np.ndarray, heights: np.ndarray, seg: np.ndarray, spec: Wo
     h, w = heights.shape
     px_per_m = k.fx / spec.camera_distance
     dx, dy = spec.shadow_offset
-    shadow = np.zeros((h, w), np.float32)
+    shadow: np.ndarray = np.zeros((h, w), np.float32)
     levels = np.clip(heights, 0.0, 1.0)
     # three slices of height: each is shifted by its own height (taller, longer shadow)
     for lo, hi in ((0.005, 0.05), (0.05, 0.2), (0.2, 1.0)):
@@ -308,11 +314,11 @@ def cast_shadows(rgb: np.ndarray, heights: np.ndarray, seg: np.ndarray, spec: Wo
         if not occ.any():
             continue
         hm = (lo + min(hi, float(levels.max()))) / 2
-        m = np.float32([[1, 0, dx * hm * px_per_m], [0, 1, dy * hm * px_per_m]])
+        m = np.array([[1, 0, dx * hm * px_per_m], [0, 1, dy * hm * px_per_m]], np.float32)
         shifted = cv2.warpAffine(occ, m, (w, h), flags=cv2.INTER_LINEAR)
         shadow = np.maximum(shadow, shifted)
     blur = max(0.5, spec.shadow_blur * w)
-    shadow = cv2.GaussianBlur(shadow, (0, 0), blur)
+    shadow = cast(np.ndarray, cv2.GaussianBlur(shadow, (0, 0), blur))   # cv2 stubs: MatLike
     # a surface is not shadowed by itself: keep shadows off pixels higher than their caster
     shadow *= (levels < 0.005).astype(np.float32) * 0.9 + 0.1
     out = rgb.astype(np.float32) * (1 - spec.shadow_strength * shadow[..., None])

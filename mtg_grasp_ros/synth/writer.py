@@ -41,7 +41,8 @@ def write_depth_tiff(path: Path, depth: np.ndarray) -> None:
 
 def simulate_stereo(depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A stereo-like depth image from exact depth: noise growing with z^2, smooth low-frequency
-    error, holes (-1) at depth edges, beside objects (occlusion band) and in a few blobs."""
+    error, holes (-1) at depth edges, beside objects (occlusion band) and in a few blobs.
+    """
     h, w = depth.shape
     z = depth.astype(np.float32)
     noise = rng.normal(0.0, 1.0, (h, w)).astype(np.float32) * 0.0015 * z ** 2

@@ -1,2 +1,3 @@
 """Training, evaluation (the paper's metric, k-fold), export and plots; used by the
-``train``, ``evaluate``, ``evaluate-folds``, ``export`` and ``plot`` commands."""
+``train``, ``evaluate``, ``evaluate-folds``, ``export`` and ``plot`` commands.
+"""

@@ -33,6 +33,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """A training checkpoint's contents; CheckpointError names the file and what is wrong."""
     path = Path(path)
     remove_stale_temps(path)
     if not path.is_file():
@@ -60,6 +61,7 @@ def require(state: dict[str, Any], path: str | Path, keys: tuple[str, ...]) -> N
 def rng_state() -> dict[str, Any]:
     """Python, numpy, torch (and CUDA) random states in weights_only-safe types."""
     np_state = np.random.get_state()
+    assert isinstance(np_state, tuple)      # legacy=True (the default): the MT19937 tuple
     state = {"python": list(random.getstate()[1]) + [random.getstate()[0]],
              "python_gauss": random.getstate()[2],
              "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
@@ -71,6 +73,7 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the random states saved by :func:`rng_state`, so a resumed run draws the same."""
     py = state["python"]
     random.setstate((py[-1], tuple(py[:-1]), state["python_gauss"]))
     n = state["numpy"]
@@ -81,6 +84,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's generators, for a reproducible run."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

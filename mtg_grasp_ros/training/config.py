@@ -44,6 +44,8 @@ def parse_yaml(text: str) -> Any:
 
 @dataclass(frozen=True)
 class DataConfig:
+    """How the dataset is read: format, bad scenes, image cache."""
+
     format: str = "auto"          # auto | jacquard | cornell
     skip_bad: bool = False        # skip and count bad scenes instead of stopping
     cache: str | None = None      # directory of decoded, downscaled training images
@@ -52,6 +54,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
+    """Which k-fold split and fold the run trains on."""
+
     kind: str = "image"           # image | object
     folds: int = 5
     seed: int = 0
@@ -61,6 +65,8 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
+    """Optimisation: epochs, batch size, learning rate and schedule, device, workers."""
+
     epochs: int = 40
     batch_size: int = 8
     lr: float = 1e-3
@@ -80,6 +86,8 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """One training variant: model, loss, data, augmentation, split, optimisation, postprocess."""
+
     name: str = "mtgcnn_p_depth"
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: str = "positional"
@@ -90,6 +98,7 @@ class TrainConfig:
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts (as written to ``config.yaml``)."""
         return asdict(self)
 
     @property
@@ -129,8 +138,8 @@ def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
             cls = SECTIONS[key]
             names = {f.name for f in fields(cls)}
             if not isinstance(value, dict) or set(value) - names:
-                raise ConfigError(f"{source}: unknown keys in '{key}': "
-                                  f"{sorted(set(value) - names) if isinstance(value, dict) else value}"
+                unknown = sorted(set(value) - names) if isinstance(value, dict) else value
+                raise ConfigError(f"{source}: unknown keys in '{key}': {unknown}"
                                   f"; expected some of {sorted(names)}")
             try:
                 kwargs[key] = cls(**value)
@@ -166,6 +175,7 @@ def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
 
 
 def load_config(path: str | Path) -> TrainConfig:
+    """A checked TrainConfig from a YAML file; ConfigError names the file and problem."""
     path = Path(path)
     try:
         doc = parse_yaml(path.read_text())
@@ -194,8 +204,10 @@ def apply_overrides(cfg: TrainConfig, assignments: list[str]) -> TrainConfig:
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    """Write ``cfg`` as YAML that :func:`load_config` reads back."""
     Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def with_optim(cfg: TrainConfig, **changes: Any) -> TrainConfig:
+    """``cfg`` with some optimisation settings changed."""
     return replace(cfg, optim=replace(cfg.optim, **changes))

@@ -18,16 +18,20 @@ from ..detector import select_device
 
 @dataclass(frozen=True)
 class DistInfo:
+    """This process's place in a (torchrun) process group, and its device."""
+
     rank: int
     world_size: int
     device: torch.device
 
     @property
     def is_main(self) -> bool:
+        """Whether this is rank 0, the process that writes files and logs."""
         return self.rank == 0
 
     @property
     def enabled(self) -> bool:
+        """Whether there is more than one process."""
         return self.world_size > 1
 
 
@@ -47,6 +51,7 @@ def setup(device: str = "auto") -> DistInfo:
 
 
 def barrier(info: DistInfo) -> None:
+    """Wait until every rank gets here (no-op with one process)."""
     if info.enabled:
         dist.barrier()
 
@@ -68,9 +73,10 @@ def mean_over_ranks(values: dict[str, torch.Tensor], info: DistInfo) -> dict[str
     keys = sorted(values)
     t = torch.stack([values[k].detach().float() for k in keys])
     dist.all_reduce(t)
-    return dict(zip(keys, t / info.world_size))
+    return dict(zip(keys, t / info.world_size, strict=True))
 
 
 def teardown(info: DistInfo) -> None:
+    """Leave the process group, if one was joined."""
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

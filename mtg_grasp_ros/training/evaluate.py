@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..datasets.records import Record
+from ..datasets.torch_dataset import GraspDataset, collate
 from ..grasp import Grasp, is_correct, max_iou
 from ..postprocess import PostprocessConfig, find_grasps
 from ..preprocess import normalise
-from ..datasets.records import Record
-from ..datasets.torch_dataset import GraspDataset, collate
 
 
 def default_workers() -> int:
@@ -42,6 +43,8 @@ def make_loader(dataset: Dataset, batch_size: int, workers: int, device: torch.d
 
 @dataclass
 class EvalResult:
+    """Correct and total images, skipped ones, mean loss and per-image details of an evaluation."""
+
     correct: int = 0
     total: int = 0
     #: Images left out because a file could not be read (only with skip_bad).
@@ -56,8 +59,9 @@ class EvalResult:
 
 
 def grasp_json(g: Grasp) -> dict[str, float]:
-    return {"x": round(g.x, 3), "y": round(g.y, 3), "angle_deg": round(math.degrees(g.angle), 3), "width": round(g.width, 3), "jaw": round(g.jaw, 3),
-        "quality": round(g.quality, 5)}
+    """A grasp as a JSON object (angle in degrees, rounded) for the evaluation report."""
+    return {"x": round(g.x, 3), "y": round(g.y, 3), "angle_deg": round(math.degrees(g.angle), 3),
+            "width": round(g.width, 3), "jaw": round(g.jaw, 3), "quality": round(g.quality, 5)}
 
 
 @torch.inference_mode()
@@ -91,7 +95,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
             loss_sum += float(loss_fn(maps, targets).total)
             n_batches += 1
         for preds, truths_arr, view, idx in zip(find_grasps(maps, post), batch.grasps,
-                                                batch.views, batch.index):
+                                                batch.views, batch.index, strict=True):
             truths = [Grasp(*map(float, row)) for row in truths_arr]
             pred = preds[0] if preds else None
             ok = pred is not None and is_correct(pred, truths)

@@ -90,7 +90,8 @@ class _Outputs(torch.nn.Module):
 
 def export_onnx(net: GraspCNN, path: Path) -> None:
     """ONNX of the grasp-only network: input ``image`` (B, 3, S, S) normalised as
-    ``preprocess.normalise``; outputs ``q``, ``cos``, ``sin``, ``width``."""
+    ``preprocess.normalise``; outputs ``q``, ``cos``, ``sin``, ``width``.
+    """
     cfg: ModelConfig = net.config
     x = torch.zeros(1, cfg.input_channels, cfg.input_size, cfg.input_size)
     try:

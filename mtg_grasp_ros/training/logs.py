@@ -39,6 +39,7 @@ class RunLog:
                 self.writer = None
 
     def log(self, epoch: int, values: dict[str, float]) -> None:
+        """Add an epoch's row and rewrite ``metrics.csv`` (and TensorBoard scalars)."""
         self.rows.append({"epoch": epoch, **values})
         keys: list[str] = []
         for r in self.rows:
@@ -53,5 +54,6 @@ class RunLog:
             self.writer.flush()
 
     def close(self) -> None:
+        """Flush and close the TensorBoard writer."""
         if self.writer is not None:
             self.writer.close()

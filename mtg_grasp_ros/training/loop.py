@@ -2,7 +2,8 @@
 
 Everything a run writes lives in its directory:
 
-* ``config.yaml`` – the resolved configuration; ``run.json`` – data path and commands; ``split.json`` – the split (unless reused);
+* ``config.yaml`` – the resolved configuration; ``run.json`` – data path and commands;
+  ``split.json`` – the split (unless reused);
 * ``last.pt`` – checkpoint after each epoch (model, optimiser, epoch, RNG, best so far);
 * ``best.pt`` and ``best.safetensors`` – the model with the best validation accuracy;
 * ``metrics.csv`` and ``tb/`` – per-epoch losses, validation accuracy, throughput;
@@ -20,12 +21,14 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
+from .. import precision as prec
 from ..datasets import need_for_aux, open_dataset
 from ..datasets.images import SourceCache
 from ..datasets.splits import Split, load_split, make_split, save_split, select
@@ -34,10 +37,8 @@ from ..losses import loss_by_name
 from ..model import GraspCNN
 from ..model_io import save_model
 from ..preprocess import normalise
-from .. import precision as prec
 from . import distributed
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, \
-    set_rng_state
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from .config import TrainConfig, from_dict, learning_rate, save_config
 from .evaluate import evaluate, make_loader
 from .logs import RunLog
@@ -45,6 +46,8 @@ from .logs import RunLog
 
 @dataclass
 class TrainResult:
+    """How a run ended: its directory, epochs done, best validation result, test accuracy."""
+
     run_dir: Path
     epochs_done: int
     best_accuracy: float
@@ -72,8 +75,8 @@ def init_weights(model: GraspCNN, path: str | Path) -> str:
     A grasp-only file (the bundled model) fills the shared layers and the grasp branch; an
     auxiliary branch missing from it keeps its fresh initialisation. Returns a summary line.
     """
-    from .checkpoint import load_checkpoint as _load
     from ..model_io import load_model
+    from .checkpoint import load_checkpoint as _load
 
     path = Path(path)
     if path.suffix == ".pt":
@@ -92,13 +95,16 @@ def init_weights(model: GraspCNN, path: str | Path) -> str:
 
 
 def _model_of(model: torch.nn.Module) -> GraspCNN:
-    return model.module if isinstance(model, DistributedDataParallel) else model
+    net = model.module if isinstance(model, DistributedDataParallel) else model
+    assert isinstance(net, GraspCNN)        # train() wraps nothing else
+    return net
 
 
 def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool = False,
           stop_after: int | None = None, command: str = "", progress: bool = True) -> TrainResult:
     """Train ``cfg`` on ``data`` into ``run_dir``; ``stop_after`` ends the run after that
-    many epochs as an interruption would (the next ``resume`` goes on from there)."""
+    many epochs as an interruption would (the next ``resume`` goes on from there).
+    """
     run_dir = Path(run_dir)
     info = distributed.setup(cfg.optim.device)
     device, main = info.device, info.is_main
@@ -116,7 +122,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
     if main:
         save_config(cfg, run_dir / "config.yaml")
         run_file = run_dir / "run.json"
-        runs = json.loads(run_file.read_text()) if resume and run_file.is_file() else \
+        runs: dict[str, Any] = json.loads(run_file.read_text()) \
+            if resume and run_file.is_file() else \
             {"data": str(Path(data).resolve()), "commands": []}
         runs["commands"].append(command)
         run_file.write_text(json.dumps(runs, indent=1))
@@ -150,8 +157,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
     val_ds = GraspDataset(val_recs, cfg.model.aux, size, None, skip_bad=skip)
     model: torch.nn.Module = GraspCNN(cfg.model)
     if cfg.optim.init and ckpt is None:
-        say(init_weights(model, cfg.optim.init))
-    model = model.to(device, memory_format=memory_format)
+        say(init_weights(_model_of(model), cfg.optim.init))
+    model = model.to(device, memory_format=memory_format)  # type: ignore[call-overload]  # stubs lack it
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr,
                                  weight_decay=cfg.optim.weight_decay)
     loss_fn = loss_by_name(cfg.loss)
@@ -174,8 +181,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
     for epoch in range(start, epochs):
         train_ds.set_epoch(epoch)
         if info.enabled:
-            sampler = DistributedSampler(train_ds, info.world_size, info.rank, shuffle=True,
-                                         seed=cfg.optim.seed)
+            sampler: DistributedSampler[int] = DistributedSampler(
+                train_ds, info.world_size, info.rank, shuffle=True, seed=cfg.optim.seed)
             sampler.set_epoch(epoch)
             loader = make_loader(train_ds, cfg.optim.batch_size, cfg.optim.workers, device,
                                  sampler=sampler)
@@ -186,7 +193,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         n_batches = len(loader) if cfg.optim.batches_per_epoch is None else \
             min(cfg.optim.batches_per_epoch, len(loader))
         model.train()
-        sums: dict[str, float] = {}
+        sums: dict[str, Any] = {}     # tensors while summing, floats once averaged
         images, wait, skipped, t0 = 0, 0.0, 0, time.perf_counter()
         t_wait = time.perf_counter()
         bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch + 1}/{epochs}",
@@ -242,6 +249,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
                        / seconds, data_wait_fraction=wait / seconds,
                        val_seconds=time.perf_counter() - t_val, train_skipped=skipped,
                        val_skipped=val.skipped)
+            assert log is not None              # main has one
             log.log(epoch + 1, row)
             say(f"epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.4f}, val loss "
                 f"{row['val_loss']:.4f}, val accuracy {val_acc:.2f}% ({val.correct}/{val.total}),"
@@ -252,7 +260,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
             if main:
                 net = _model_of(model)
                 save_checkpoint({"epoch": epoch + 1, "model": net.state_dict(),
-                                 "config": cfg.to_dict(), "val_accuracy": val_acc}, run_dir / "best.pt")
+                                 "config": cfg.to_dict(), "val_accuracy": val_acc},
+                                run_dir / "best.pt")
                 save_model(net, run_dir / "best.safetensors", trained_on=str(data),
                            accuracy=val_acc, extra={"epoch": epoch + 1, "metric": "val_accuracy",
                                                     "variant": cfg.name, "command": command})
@@ -288,6 +297,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
             "images": test.images}, indent=1))
         say(f"test accuracy of the best model (epoch {best_epoch}): {test_acc:.2f}% "
             f"({test.correct}/{test.total})")
+        assert log is not None
         log.close()
     distributed.teardown(info)
     return TrainResult(run_dir, epochs, best_acc, best_epoch, True, test_acc)

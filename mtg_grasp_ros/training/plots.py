@@ -1,10 +1,11 @@
 """Pictures a person wants: validation accuracy per epoch (the paper's Fig. 6), and a sheet
-of test images with predicted and ground-truth rectangles."""
+of test images with predicted and ground-truth rectangles.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -27,6 +28,7 @@ PRED_COLOUR = "#d62728"    # red, thick
 
 
 def run_label(run_dir: Path) -> str:
+    """A legend label for a run: its variant name and fold."""
     import yaml
 
     cfg = run_dir / "config.yaml"
@@ -64,7 +66,8 @@ def plot_sheet(model: GraspCNN, records: Sequence[Record], out: Path, device: to
                frame: str = "whole") -> Path:
     """Each image's centre crop as the network sees it (or ggcnn's window, ``frame``), its
     ground-truth rectangles (green) and the predicted top grasp (red), titled correct or
-    wrong."""
+    wrong.
+    """
     from ..framing import ggcnn_view
     from ..preprocess import normalise
 
@@ -75,7 +78,7 @@ def plot_sheet(model: GraspCNN, records: Sequence[Record], out: Path, device: to
     for ax in axes.flat:
         ax.axis("off")
     size = model.config.input_size
-    for ax, rec in zip(axes.flat, records):
+    for ax, rec in zip(axes.flat, records, strict=False):   # the last row may have spare axes
         rgb = read_rgb(rec.rgb)
         if frame == "ggcnn":
             view = ggcnn_view(rec.grasps, rgb.shape, size=size)
