@@ -11,10 +11,12 @@ named in the summary.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +85,7 @@ class BagPlayer:
         self._pubs: dict[str, tuple[Publisher, type, str]] = {}   # bag topic -> pub, cls, out
         self._clock: tuple[Publisher, type] | None = None
         self._stop = threading.Event()
+        self.interrupted = False      #: Ctrl-C stopped play()
         try:
             self._advertise()
         except Exception:
@@ -126,8 +129,39 @@ class BagPlayer:
         msg.clock.sec, msg.clock.nanosec = divmod(int(log_time), 1_000_000_000)
         pub.publish(msg)
 
-    def play(self) -> ReplayStats:
-        """Play (and loop, if asked) until the end or :meth:`stop`; Ctrl-C stops cleanly."""
+    @contextmanager
+    def _ctrl_c_stops(self, active: bool) -> Iterator[None]:
+        """When ``active``, in the main thread: Ctrl-C (SIGINT) sets the stop event instead of
+        raising KeyboardInterrupt, which, raised inside rclpy's or rosbags' C++ (publish,
+        deserialise), came out as a TypeError or RCLError traceback.
+        """
+        if not active or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        def on_sigint(*_: object) -> None:
+            self.interrupted = True
+            # set from another thread: the handler may run while this one holds the event's lock
+            threading.Thread(target=self._stop.set, daemon=True).start()
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def play(self, ctrl_c_stops: bool = False) -> ReplayStats:
+        """Play (and loop, if asked) until the end or :meth:`stop`.
+
+        ``ctrl_c_stops``: Ctrl-C stops playing between two messages (for a process that owns
+        SIGINT, as ``mtg_grasp replay``); else Ctrl-C raises KeyboardInterrupt as usual.
+        """
+        with self._ctrl_c_stops(ctrl_c_stops):
+            stats = self._play()
+        if self.interrupted:
+            self.log("stopped")
+        return stats
+
+    def _play(self) -> ReplayStats:
         conns = [c for c in self.reader.connections if topic_name(c.topic) in self._pubs]
         self._stop.wait(self.opts.start_delay)   # let subscribers discover the publishers
         start = time.monotonic()
@@ -180,15 +214,16 @@ def replay_live(bag: str | Path, opts: ReplayOptions = ReplayOptions(),
                 log: Callable[[str], None] = print) -> ReplayStats:
     """Publish ``bag`` from a node ``mtg_grasp_replay`` and report what went out."""
     owns = not rclpy.ok()
-    if owns:
-        rclpy.init()
+    if owns:   # Ctrl-C is the player's (see BagPlayer.play), not rclpy's context shutdown
+        from rclpy.signals import SignalHandlerOptions
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("mtg_grasp_replay")
     try:
         player = BagPlayer(node, bag, opts, log)
         try:
             log(f"playing {bag} ({player.stats.bag_seconds:.2f} s) at rate {opts.rate}"
                 + (", looping" if opts.loop else ""))
-            stats = player.play()
+            stats = player.play(ctrl_c_stops=owns)
         finally:
             player.close()
     finally:
