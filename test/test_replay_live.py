@@ -85,7 +85,8 @@ def test_cli_replay_delivers_images_with_bag_stamps(tmp_path, ros):
         m.clock.sec * 10**9 + m.clock.nanosec), 100)
     env = subprocess_env()
     proc = subprocess.Popen([sys.executable, "-m", "mtg_grasp_ros.cli", "replay", str(bag),
-                             "--start-delay", "2.0", "--clock"], cwd=REPO, env=env,
+                             "--start-delay", "0.5", "--clock", "--wait-for",
+                             "/camera/image_raw", "/clock"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     spin_until(executor, lambda: len(got) == 8 or proc.poll() is not None, 60)
     spin_until(executor, lambda: len(got) == 8, 2)

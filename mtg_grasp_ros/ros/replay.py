@@ -39,12 +39,16 @@ class ReplayOptions:
     start_delay: float = 0.5
     clock: bool = False
     remap: dict[str, str] = field(default_factory=dict)
+    wait_for: tuple[str, ...] = ()      # output topics that need a subscriber before playing
+    wait_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
             raise ValueError(f"--rate must be > 0, got {self.rate}")
         if self.start_delay < 0:
             raise ValueError(f"--start-delay must be >= 0, got {self.start_delay}")
+        if self.wait_timeout < 0:
+            raise ValueError(f"--wait-timeout must be >= 0, got {self.wait_timeout}")
 
 
 @dataclass
@@ -161,8 +165,33 @@ class BagPlayer:
             self.log("stopped")
         return stats
 
+    def _wait_for_subscribers(self) -> None:
+        """Hold the first message until each ``wait_for`` topic has a matched subscriber, so a
+        loaded machine's slow discovery loses no message (a fixed delay cannot promise that).
+        """
+        if not self.opts.wait_for:
+            return
+        pubs = {out: pub for pub, _, out in self._pubs.values()}
+        if self._clock is not None:
+            pubs["/clock"] = self._clock[0]
+        unknown = [t for t in self.opts.wait_for if t not in pubs]
+        if unknown:
+            raise ValueError(f"--wait-for {unknown}: not among the published topics "
+                             f"{sorted(pubs)}")
+        deadline = time.monotonic() + self.opts.wait_timeout
+        while not self._stop.is_set():
+            missing = [t for t in self.opts.wait_for if pubs[t].get_subscription_count() == 0]
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                self.log(f"no subscriber on {missing} after {self.opts.wait_timeout:.1f} s; "
+                         f"playing anyway")
+                return
+            self._stop.wait(0.05)
+
     def _play(self) -> ReplayStats:
         conns = [c for c in self.reader.connections if topic_name(c.topic) in self._pubs]
+        self._wait_for_subscribers()
         self._stop.wait(self.opts.start_delay)   # let subscribers discover the publishers
         start = time.monotonic()
         offset = 0.0
