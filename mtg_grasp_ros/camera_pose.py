@@ -25,6 +25,10 @@ class TransformUnavailable(LookupError):
     """No transform between two frames at the asked time (the message says why)."""
 
 
+class TransformTooOld(TransformUnavailable):
+    """Only a transform too far from the asked time (``tf.fallback_max_age``) is known."""
+
+
 class TransformSource(Protocol):
     """Anything that can say where one frame is in another at a time."""
 

@@ -3,7 +3,9 @@
 :func:`process_frame` takes a decoded RGB image, its camera model, a camera-pose source
 (``camera_pose.TransformSource``), the depth image when the depth source needs one, and the
 node's :class:`~mtg_grasp_ros.settings.Settings`; it detects grasps (with the settings'
-postprocessing and ROI), places them in 3D, drops those that cannot be placed and those wider
+postprocessing and ROI, or the ROI of the ``workspace`` rectangle projected through this
+frame's camera pose), places them in 3D (approaching along the optical axis or the plane
+normal), drops those that cannot be placed and those wider
 than ``max_opening``, and transforms them into ``target_frame``. A frame that cannot be used
 raises :class:`FrameError`, whose ``reason`` is the node's diagnostics key
 (:data:`REASONS`). The ROS node, the offline bag replay, the demo (through the node) and the
@@ -18,10 +20,18 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .camera_pose import TransformSource, TransformUnavailable
+from .camera_pose import TransformSource, TransformTooOld, TransformUnavailable
 from .detector import Detection, GraspDetector, NonFiniteOutput
+from .framing import FramingError, workspace_roi
 from .preprocess import ImageError
-from .projection import CameraModel, GraspPose, ProjectionError, project_grasps
+from .projection import (
+    CameraModel,
+    DepthSource,
+    GraspPose,
+    ProjectionError,
+    Transform,
+    project_grasps,
+)
 from .settings import Settings
 
 #: Why a frame could not be used (diagnostics keys ``bad_frames.<reason>``).
@@ -36,6 +46,7 @@ REASONS: dict[str, str] = {
     "inference_error": "the network failed (CUDA error, out of memory)",
     "model_output_not_finite": "the network's output holds NaN or infinity (broken weights)",
     "no_transform": "the camera pose in the target (or plane) frame is unknown",
+    "stale_transform": "only a camera pose older than tf.fallback_max_age is known",
     "no_depth": "depth_source is depth_topic but there is no depth image",
     "bad_depth": "the depth image is unusable, not aligned with the colour image, or older "
                  "than depth_max_age",
@@ -70,6 +81,7 @@ class FrameResult:
     best_unplaced: str = ""                  # why the best candidate could not (a lower one
     #                                          was published first), else empty
     pose_source: str = ""                    # the source's name that placed the camera
+    roi: tuple[int, int, int, int] | None = None   # the ROI used (workspace's or roi's)
 
 
 def process_frame(rgb: np.ndarray, camera: CameraModel, camera_frame: str, stamp_ns: int,
@@ -83,8 +95,12 @@ def process_frame(rgb: np.ndarray, camera: CameraModel, camera_frame: str, stamp
     only for ``depth_source: depth_topic``; it may raise FrameError).
     """
     camera = camera_for_image(camera, rgb.shape[1], rgb.shape[0])
+    roi, located = settings.roi, None
+    if settings.workspace is not None:     # the camera pose first: it decides the ROI
+        located = _locate_camera(camera_frame, stamp_ns, settings, poses)
+        roi = _workspace_roi(camera, settings, *located)
     try:
-        det = detector.detect(rgb, post=settings.post, roi=settings.roi,
+        det = detector.detect(rgb, post=settings.post, roi=roi,
                               with_quality_map=with_quality_map)
     except ImageError as exc:        # e.g. an roi outside this image
         raise FrameError("bad_roi", str(exc)) from None
@@ -93,9 +109,12 @@ def process_frame(rgb: np.ndarray, camera: CameraModel, camera_frame: str, stamp
     except RuntimeError as exc:      # CUDA failures and out-of-memory
         raise FrameError("inference_error", f"{type(exc).__name__}: {exc}") from None
     t0 = time.perf_counter()
-    result = FrameResult([], det, camera, dict(det.timings))
+    result = FrameResult([], det, camera, dict(det.timings), roi=roi)
     if det.grasps:
-        _place(result, camera_frame, stamp_ns, settings, poses, depth)
+        if located is None:
+            located = _locate_camera(camera_frame, stamp_ns, settings, poses)
+        result.pose_source = located[2]
+        _place(result, settings, *located[:2], depth)
     result.timings["projection"] = time.perf_counter() - t0
     return result
 
@@ -116,19 +135,39 @@ def camera_for_image(camera: CameraModel, width: int, height: int) -> CameraMode
     return camera.scaled_to(width, height)
 
 
-def _place(result: FrameResult, camera_frame: str, stamp_ns: int, s: Settings,
-           poses: TransformSource, depth: Callable[[CameraModel], np.ndarray] | None) -> None:
-    """Pixel grasps to poses in target_frame; too-wide ones dropped and counted."""
+def _locate_camera(camera_frame: str, stamp_ns: int, s: Settings,
+                   poses: TransformSource) -> tuple[Transform, DepthSource, str]:
+    """Camera -> target_frame, the depth source with its plane in the camera frame, and the
+    name of the pose source that answered.
+    """
     try:
         to_target = poses.lookup(s.target_frame, camera_frame, stamp_ns)
-        result.pose_source = getattr(poses, "used", "") or poses.name
         source = s.depth
-        if source.kind == "plane":
+        if source.kind == "plane" or s.approach == "plane_normal" or s.workspace is not None:
             to_plane = to_target if s.plane_frame == s.target_frame else \
                 poses.lookup(s.plane_frame, camera_frame, stamp_ns)
             source = replace(source, plane=source.plane.in_frame(to_plane))
+    except TransformTooOld as exc:
+        raise FrameError("stale_transform", str(exc)) from None
     except TransformUnavailable as exc:
         raise FrameError("no_transform", str(exc)) from None
+    return to_target, source, getattr(poses, "used", "") or poses.name
+
+
+def _workspace_roi(camera: CameraModel, s: Settings, to_target: Transform,
+                   source: DepthSource, _name: str = "") -> tuple[int, int, int, int]:
+    """The image ROI of the workspace rectangle (support plane, target_frame) this frame."""
+    assert s.workspace is not None
+    plane_in_target = source.plane.in_frame(to_target.inverse())
+    try:
+        return workspace_roi(s.workspace, plane_in_target, camera, to_target)
+    except (FramingError, ProjectionError) as exc:
+        raise FrameError("bad_roi", f"workspace: {exc}") from None
+
+
+def _place(result: FrameResult, s: Settings, to_target: Transform, source: DepthSource,
+           depth: Callable[[CameraModel], np.ndarray] | None) -> None:
+    """Pixel grasps to poses in target_frame; too-wide ones dropped and counted."""
     depth_image = None
     if source.kind == "depth_topic":
         if depth is None:
@@ -138,7 +177,8 @@ def _place(result: FrameResult, camera_frame: str, stamp_ns: int, s: Settings,
             raise FrameError("bad_depth", f"depth image {depth_image.shape[1]}x"
                              f"{depth_image.shape[0]} is not aligned with the "
                              f"{result.camera.width}x{result.camera.height} colour image")
-    placed = project_grasps(result.detection.grasps, result.camera, source, depth_image)
+    placed = project_grasps(result.detection.grasps, result.camera, source, depth_image,
+                            s.approach)
     errors = [r for r in placed if isinstance(r, ProjectionError)]
     good = [r for r in placed if not isinstance(r, ProjectionError)]
     if errors and not good:

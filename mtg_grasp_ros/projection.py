@@ -10,7 +10,16 @@ Gripper-frame convention, used by the poses, the RViz markers and the README:
 * **x: closing** — the line along which the two jaws close, in the image plane;
 * **y = z × x** — along the jaws' faces.
 
-So the grasp orientation in the optical frame is a rotation of Φ about z.
+So with ``approach: optical_axis`` the grasp orientation in the optical frame is a rotation
+of Φ about z. With ``approach: plane_normal`` z is minus the support plane's normal (straight
+down onto the table however the camera is tilted) and x is the closing line as it lies on
+that plane (the image line through the two fingertips, back-projected onto the plane through
+the grasp centre), made perpendicular to z.
+
+The grasp pose is the centre between the fingertips. A robot plans for its own end-effector
+frame: :class:`ToolFrame` gives that frame's pose (``tool.offset`` metres back along the
+approach axis, turned by ``tool.rpy``) and the pre-grasp pose ``approach_distance`` further
+back, for a straight-line approach.
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ import numpy as np
 from .grasp import Grasp
 
 DEPTH_SOURCES: tuple[str, ...] = ("plane", "depth_topic", "fixed")
+#: Directions the gripper approaches along: the camera's optical axis (the paper's gripper,
+#: perpendicular to the image plane) or minus the support plane's normal (top-down).
+APPROACHES: tuple[str, ...] = ("optical_axis", "plane_normal")
 #: CameraInfo distortion models that rays are undistorted with, and the numbers of
 #: coefficients each takes (sensor_msgs' plumb_bob: k1 k2 t1 t2 [k3]; rational_polynomial: 8,
 #: or OpenCV's 12 and 14; equidistant: the fisheye model's k1..k4, via cv2.fisheye).
@@ -294,6 +306,13 @@ class GraspPose:
         """3x3 whose columns are the gripper's x (closing), y, z (approach) axes."""
         return quat_to_matrix(self.orientation)
 
+    @property
+    def transform(self) -> Transform:
+        """The grasp frame's pose as a Transform (grasp frame -> this pose's frame)."""
+        x, y, z = (float(v) for v in self.position)
+        qx, qy, qz, qw = (float(v) for v in self.orientation)
+        return Transform((x, y, z), (qx, qy, qz, qw))
+
 
 def metric_width(camera: CameraModel, width_px: float, angle: float, z: float) -> float:
     """Opening in metres of ``width_px`` pixels along ``angle`` at depth ``z`` (pinhole)."""
@@ -301,15 +320,76 @@ def metric_width(camera: CameraModel, width_px: float, angle: float, z: float) -
                                            math.sin(angle) / camera.fy))
 
 
-def grasp_to_pose(g: Grasp, camera: CameraModel, point: np.ndarray) -> GraspPose:
-    """A pixel grasp whose centre lies at ``point`` (camera frame) as a metric GraspPose."""
+def _closing_on_plane(g: Grasp, camera: CameraModel, point: np.ndarray,
+                      normal: np.ndarray) -> np.ndarray:
+    """Gripper axes (3x3, columns x, y, z) approaching along ``-normal`` (camera frame).
+
+    x is the image's closing line (through the two fingertip pixels) back-projected onto the
+    plane through ``point`` with ``normal``, so a tilted camera's foreshortening is undone.
+    """
+    z = -np.asarray(normal, np.float64) / np.linalg.norm(normal)
+    half = max(g.width, 2.0) / 2.0
+    du = np.array([math.cos(g.angle), math.sin(g.angle)]) * half
+    ends = camera.rays(np.array([[g.x, g.y]]) + np.stack([du, -du]))
+    plane = Plane(tuple((-z).tolist()), float(-z @ point))
+    a, b = (intersect_plane(r, plane) for r in ends)
+    x = a - b
+    x = x - (x @ z) * z
+    if np.linalg.norm(x) < 1e-9:
+        raise ProjectionError("the closing line is parallel to the plane normal")
+    x /= np.linalg.norm(x)
+    return np.stack([x, np.cross(z, x), z], axis=1)
+
+
+def grasp_to_pose(g: Grasp, camera: CameraModel, point: np.ndarray,
+                  approach_normal: np.ndarray | None = None) -> GraspPose:
+    """A pixel grasp whose centre lies at ``point`` (camera frame) as a metric GraspPose.
+
+    ``approach_normal`` (camera frame): approach along minus this plane normal
+    (``approach: plane_normal``); None: along the optical axis.
+    """
     z = float(point[2])
     if not math.isfinite(z) or z <= 0:
         raise ProjectionError(f"grasp centre depth must be positive, got {z}")
-    half = g.angle / 2.0
-    orientation = np.array([0.0, 0.0, math.sin(half), math.cos(half)])
+    if approach_normal is None:
+        half = g.angle / 2.0
+        orientation = np.array([0.0, 0.0, math.sin(half), math.cos(half)])
+    else:
+        orientation = matrix_to_quat(_closing_on_plane(g, camera, np.asarray(point, np.float64),
+                                                       approach_normal))
     return GraspPose(np.asarray(point, np.float64), orientation,
                      metric_width(camera, g.width, g.angle, z), g.quality, g, z)
+
+
+@dataclass(frozen=True)
+class ToolFrame:
+    """The robot's end-effector (tool) frame relative to the grasp frame, and the pre-grasp.
+
+    ``offset``: metres from the tool frame's origin forward along the approach axis to the
+    centre between the fingertips (e.g. a flange-to-fingertip distance); ``rotation``: the
+    tool frame's orientation in the grasp frame (x closing, z approach), for grippers whose
+    link axes differ; ``approach_distance``: the pre-grasp stands this far further back along
+    the approach axis.
+    """
+
+    offset: float = 0.0
+    rotation: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
+    approach_distance: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.offset) and math.isfinite(self.approach_distance)) or \
+                self.approach_distance < 0:
+            raise ProjectionError(f"tool offset must be finite and approach_distance >= 0, got "
+                                  f"{self.offset}, {self.approach_distance}")
+        Transform(rotation=self.rotation)      # checks the quaternion
+
+    def pose(self, g: GraspPose, back: float = 0.0) -> Transform:
+        """The tool frame's pose for grasp ``g`` (in g's frame), ``back`` metres further back."""
+        return g.transform * Transform((0.0, 0.0, -(self.offset + back)), self.rotation)
+
+    def pregrasp(self, g: GraspPose) -> Transform:
+        """The tool frame's pose ``approach_distance`` back along the approach axis."""
+        return self.pose(g, self.approach_distance)
 
 
 @dataclass(frozen=True)
@@ -342,16 +422,23 @@ class DepthSource:
 
 
 def project_grasps(grasps: Sequence[Grasp], camera: CameraModel, source: DepthSource,
-                   depth_image: np.ndarray | None = None) -> list[GraspPose | ProjectionError]:
+                   depth_image: np.ndarray | None = None,
+                   approach: str = "optical_axis") -> list[GraspPose | ProjectionError]:
     """Each pixel grasp (source-image pixels) as a GraspPose in the camera frame.
 
-    A grasp that cannot be placed yields its ProjectionError in its slot, so that the caller
-    can count and report it without losing the others.
+    ``approach``: one of :data:`APPROACHES`; ``plane_normal`` uses ``source.plane`` (camera
+    frame) whatever the depth source. A grasp that cannot be placed yields its
+    ProjectionError in its slot, so that the caller can count and report it without losing
+    the others.
     """
+    if approach not in APPROACHES:
+        raise ProjectionError(f"unknown approach {approach!r}; expected one of {APPROACHES}")
+    normal = np.asarray(source.plane.normal, np.float64) if approach == "plane_normal" else None
     out: list[GraspPose | ProjectionError] = []
     for g in grasps:
         try:
-            out.append(grasp_to_pose(g, camera, source.locate(camera, g.x, g.y, depth_image)))
+            out.append(grasp_to_pose(g, camera, source.locate(camera, g.x, g.y, depth_image),
+                                     normal))
         except ProjectionError as exc:
             out.append(exc)
     return out

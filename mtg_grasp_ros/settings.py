@@ -15,9 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .framing import WorkspaceRect
 from .postprocess import PostprocessConfig
 from .precision import PRECISIONS
-from .projection import DEPTH_SOURCES, DepthSource, Plane, Transform, rpy_to_quat
+from .projection import (
+    APPROACHES,
+    DEPTH_SOURCES,
+    DepthSource,
+    Plane,
+    ToolFrame,
+    Transform,
+    rpy_to_quat,
+)
 
 NODE_NAME = "grasp_detector"
 MODEL_FILE = "mtgcnn_p_depth_synth.safetensors"
@@ -80,6 +89,9 @@ PARAMS: tuple[Param, ...] = (
     Param("request_timeout", 5.0, "Seconds ~/detect waits for a fresh frame.", (0.1, 120.0)),
     Param("roi", [0, 0, 0, 0], "Region of interest [x, y, width, height] in image pixels; the "
           "network sees its largest centred square. Width or height 0: the whole image."),
+    Param("workspace", [0.0, 0.0, 0.0, 0.0], "Workspace rectangle [x_min, y_min, x_max, y_max] "
+          "on the support plane in target_frame, metres; when set (not all 0) the ROI is this "
+          "rectangle projected into each image through the camera pose (replaces roi)."),
     Param("sigma_q", 5.0, "Gaussian smoothing of Q, network pixels (paper: 5).", (0.0, 50.0)),
     Param("sigma_angle", 5.0, "Gaussian smoothing of cos/sin 2phi, network pixels.", (0.0, 50.0)),
     Param("sigma_width", 5.0, "Gaussian smoothing of the width map, network pixels.", (0.0, 50.0)),
@@ -96,17 +108,33 @@ PARAMS: tuple[Param, ...] = (
     Param("plane.normal", [0.0, 0.0, 1.0], "Support plane normal (pointing up, away from the "
           "table) in plane.frame."),
     Param("plane.offset", 0.0, "Support plane: normal . p = offset (metres) in plane.frame."),
-    Param("grasp_height", 0.0, "Grasp centre this far above the plane (plane) or beyond the "
-          "measured surface (depth_topic), metres.", (-1.0, 1.0)),
+    Param("grasp_height", 0.0, "Height of the centre between the fingertips above the plane "
+          "(depth_source plane), or past the measured surface (depth_topic), metres. 0 puts "
+          "that centre on the table, so the pads' lower halves would be in it: about half "
+          "the fingertip pad height (e.g. 0.01) keeps them clear.", (-1.0, 1.0)),
+    Param("approach", "optical_axis", "Approach direction (gripper z): the camera's optical "
+          "axis, or down along the support plane's normal (top-down with a tilted camera).",
+          choices=APPROACHES),
+    Param("approach_distance", 0.1, "Pre-grasp pose this far back along the approach axis "
+          "from the grasp pose, metres.", (0.0, 2.0)),
+    Param("tool.offset", 0.0, "Published poses are of the end-effector (tool) frame whose "
+          "origin is this far behind the fingertip centre along the approach axis, metres "
+          "(0: the fingertip centre itself).", (-1.0, 2.0)),
+    Param("tool.rpy", [0.0, 0.0, 0.0], "Orientation of the tool frame in the grasp frame (x "
+          "closing, z approach), fixed-axis roll, pitch, yaw (rad); e.g. [0, 0, 1.5708] for a "
+          "gripper that closes along its link's y."),
     Param("depth_max_age", 0.5, "depth_topic: a depth image whose stamp is further than this "
           "from the colour image's is not used (bad_depth), seconds; 0: no check.",
           (0.0, 3600.0)),
     Param("fixed_distance", 0.5, "Distance along the ray for depth_source fixed, metres.",
           (0.01, 20.0)),
-    Param("tf.timeout", 0.05, "Seconds to wait for the transform at the image stamp.",
-          (0.0, 5.0)),
-    Param("tf.fallback_latest", True, "When the transform at the image stamp is not available, "
-          "use the latest one."),
+    Param("tf.timeout", 0.25, "Seconds to wait for the transform at the image stamp (a "
+          "camera on an arm: the joint states often arrive after the image).", (0.0, 5.0)),
+    Param("tf.fallback_latest", True, "When the transform at the image stamp is not available "
+          "after tf.timeout, use the latest one (counted and logged) if it is recent enough."),
+    Param("tf.fallback_max_age", 0.1, "Oldest latest-transform the fallback accepts: seconds "
+          "between its stamp and the image's; older: the frame is skipped (stale_transform).",
+          (0.0, 3600.0)),
     Param("camera_pose.source", "auto", "Camera pose from tf2 or the static pose below; auto: "
           "tf2 when tf2_ros is installed.", choices=POSE_SOURCES, read_only=True),
     Param("camera_pose.xyz", list(LOOKING_DOWN_XYZ), "Static pose: camera optical frame origin "
@@ -258,6 +286,10 @@ class Settings:
     tf_fallback_latest: bool
     static_pose: Transform        # camera optical frame -> target_frame
     depth_max_age: float = 0.5    # seconds between depth and colour stamps; 0: any
+    tf_fallback_max_age: float = 0.1
+    approach: str = "optical_axis"
+    tool: ToolFrame = ToolFrame()
+    workspace: WorkspaceRect | None = None   # on the support plane, in target_frame
 
     @classmethod
     def from_values(cls, v: Mapping[str, Any]) -> Settings:
@@ -277,11 +309,19 @@ class Settings:
                             float(v["grasp_height"]), float(v["fixed_distance"]))
         pose = Transform(_vector(v, "camera_pose.xyz", 3),
                          tuple(rpy_to_quat(*_vector(v, "camera_pose.rpy", 3)).tolist()))
+        tool = ToolFrame(float(v["tool.offset"]),
+                         tuple(rpy_to_quat(*_vector(v, "tool.rpy", 3)).tolist()),
+                         float(v["approach_distance"]))
+        ws = list(v["workspace"])
+        workspace = WorkspaceRect.from_sequence(_vector(v, "workspace", 4)) \
+            if ws and any(float(x) != 0.0 for x in ws) else None
         return cls(post, (roi[0], roi[1], roi[2], roi[3]) if roi[2] > 0 and roi[3] > 0 else None,
                    _choice(v, "mode", MODES), float(v["request_timeout"]),
                    float(v["max_opening"]), v["target_frame"], depth,
                    v["plane.frame"] or v["target_frame"], float(v["tf.timeout"]),
-                   bool(v["tf.fallback_latest"]), pose, float(v["depth_max_age"]))
+                   bool(v["tf.fallback_latest"]), pose, float(v["depth_max_age"]),
+                   tf_fallback_max_age=float(v["tf.fallback_max_age"]),
+                   approach=_choice(v, "approach", APPROACHES), tool=tool, workspace=workspace)
 
 
 def settings_from(params_file: str | Path | None = None,

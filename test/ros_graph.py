@@ -23,7 +23,7 @@ from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Float32MultiArray
 from visualization_msgs.msg import MarkerArray
 
@@ -33,6 +33,7 @@ from mtg_grasp_ros.ros.node import GraspDetectorNode
 
 TIMEOUT = 20.0
 OUTPUTS = {"grasp_pose": PoseStamped, "grasp_candidates": PoseArray,
+           "pregrasp_candidates": PoseArray, "grasps": PointCloud2,
            "grasp_info": Float32MultiArray, "markers": MarkerArray, "debug_image": Image}
 
 
@@ -109,10 +110,11 @@ class Graph:
         (self.pub_compressed if isinstance(msg, CompressedImage) else self.pub_image).publish(msg)
 
     def detect(self, rgb: np.ndarray | None = None, encoding: str = "rgb8",
-               compressed: bool = False) -> tuple[PoseStamped | None, np.ndarray]:
+               compressed: bool = False,
+               stamp: Time | None = None) -> tuple[PoseStamped | None, np.ndarray]:
         """Send one frame; the pose (None if no grasp) and grasp_info rows published for it."""
         rgb = sc.scene() if rgb is None else rgb
-        stamp = self.next_stamp()
+        stamp = stamp or self.next_stamp()
         self.got.clear()
         msg = messages.rgb_to_compressed_msg(rgb, "camera_optical", stamp, "png") if compressed \
             else messages.rgb_to_image_msg(rgb, "camera_optical", stamp, encoding)

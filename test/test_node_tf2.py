@@ -2,10 +2,15 @@
 
 The camera pose comes from a transform broadcast over /tf_static or /tf; the pose must equal
 the geometric truth, a missing transform must be counted, and the latest-transform fallback
-must serve when the transform at the image stamp is not available.
+must serve when the transform at the image stamp is not available, but only when it is
+recent enough (``tf.fallback_max_age``), counted and reported. A camera on a moving arm whose
+transforms arrive after the image (dynamic /tf published with a delay) must be placed with
+the transform at the image stamp by the default ``tf.timeout``.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
@@ -27,8 +32,9 @@ def model(tmp_path_factory):
     return sc.blob_model(tmp_path_factory.mktemp("model") / "blob.safetensors")
 
 
-def _camera_transform(stamp) -> TransformStamped:
-    t = Transform(sc.CAMERA_XYZ, tuple(rpy_to_quat(*sc.CAMERA_RPY).tolist()))
+def _camera_transform(stamp, shift_x: float = 0.0) -> TransformStamped:
+    xyz = (sc.CAMERA_XYZ[0] + shift_x, sc.CAMERA_XYZ[1], sc.CAMERA_XYZ[2])
+    t = Transform(xyz, tuple(rpy_to_quat(*sc.CAMERA_RPY).tolist()))
     return TransformStamped(header=messages.header("base_link", stamp),
                             child_frame_id="camera_optical", transform=messages.transform_msg(t))
 
@@ -58,7 +64,8 @@ def test_tf2_static_transform_gives_the_true_pose(model):
 
 
 def test_tf2_falls_back_to_the_latest_transform_when_asked(model):
-    g = Graph(model, camera_pose__source="tf2", tf__timeout=0.05, tf__fallback_latest=False)
+    g = Graph(model, camera_pose__source="tf2", tf__timeout=0.05, tf__fallback_latest=False,
+              tf__fallback_max_age=3600.0)
     try:
         g.send_info()
         broadcaster = tf2_ros.TransformBroadcaster(g.io)
@@ -72,6 +79,100 @@ def test_tf2_falls_back_to_the_latest_transform_when_asked(model):
         pose, rows = g.detect()
         truth, _ = sc.table_point(rows[0][2], rows[0][3])
         assert np.linalg.norm(_position(pose) - truth) < 0.002
+        assert g.node.counts["tf_fallback"] >= 1
+    finally:
+        g.close()
+
+
+# --- a camera on a moving arm --------------------------------------------------------------------
+
+SPEED = 0.06          # m/s along base_link x: 6 cm between frames stamped 1 s apart
+
+
+def _moving(stamp) -> float:
+    """The camera's x shift at ``stamp`` (seconds since 1000 s)."""
+    return SPEED * (stamp.sec + stamp.nanosec * 1e-9 - 1000.0)
+
+
+def _send_late(g, broadcaster, delay: float):
+    """Send one frame of the moving camera; its transform follows ``delay`` seconds later."""
+    stamp = g.next_stamp()
+    timer = threading.Timer(delay, lambda: broadcaster.sendTransform(
+        _camera_transform(stamp, _moving(stamp))))
+    timer.start()
+    return stamp, timer
+
+
+def _start_moving(g):
+    g.send_info()
+    broadcaster = tf2_ros.TransformBroadcaster(g.io)
+    first = g.next_stamp()
+    broadcaster.sendTransform(_camera_transform(first, _moving(first)))
+    assert g.wait(lambda: g.node.camera_pose.buffer.can_transform(
+        "base_link", "camera_optical", rclpy_time()))
+    return broadcaster
+
+
+def test_moving_camera_with_late_transforms_is_placed_at_the_image_stamp(model):
+    # the issue's case: transforms 0.15 s after the image; the default tf.timeout waits for them
+    g = Graph(model, camera_pose__source="tf2")
+    try:
+        assert g.node.settings.tf_timeout >= 0.2
+        broadcaster = _start_moving(g)
+        for _ in range(4):
+            stamp, timer = _send_late(g, broadcaster, 0.15)
+            pose, rows = g.detect(stamp=stamp)
+            timer.join()
+            truth, _ = sc.table_point(rows[0][2], rows[0][3])
+            truth[0] += _moving(stamp)
+            assert np.linalg.norm(_position(pose) - truth) < 0.002, "placed with a wrong pose"
+        assert g.node.counts["tf_fallback"] == 0 and not g.node.bad
+    finally:
+        g.close()
+
+
+def test_moving_camera_old_fallback_is_refused_or_counted_and_reported(model):
+    # a tf.timeout too short for transforms that arrive 0.8 s late
+    g = Graph(model, camera_pose__source="tf2", tf__timeout=0.05, diagnostics_period=0.2)
+    try:
+        assert g.node.settings.tf_fallback_latest and g.node.settings.tf_fallback_max_age <= 0.1
+        broadcaster = _start_moving(g)
+        # the latest transform is the previous frame's, 1 s older than the image: refused
+        for _ in range(2):
+            stamp, timer = _send_late(g, broadcaster, 0.8)
+            g.expect_bad("stale_transform", lambda s=stamp: g.send_image(
+                messages.rgb_to_image_msg(sc.scene(), "camera_optical", s)))
+            timer.join()
+        assert "tf.fallback_max_age" in g.node.last_error["stale_transform"]
+        assert not g.got["grasp_pose"] and g.node.counts["tf_fallback"] == 0
+        # allowed (max age 5 s): published, but placed where the camera was 1 s earlier
+        assert g.node.set_parameters([Parameter("tf.fallback_max_age", value=5.0)])[0].successful
+        for _ in range(2):
+            stamp, timer = _send_late(g, broadcaster, 0.8)
+            pose, rows = g.detect(stamp=stamp)
+            timer.join()
+            truth, _ = sc.table_point(rows[0][2], rows[0][3])
+            truth[0] += _moving(stamp)
+            error = _position(pose) - truth
+            assert error[0] == pytest.approx(-SPEED, abs=0.002)      # 6 cm behind the camera
+            assert np.linalg.norm(error[1:]) < 0.002
+        assert g.node.counts["tf_fallback"] == 2
+        # and the diagnostics say so (WARN, with the count), not "ok"
+        g.got["diagnostics"].clear()
+        stamp, timer = _send_late(g, broadcaster, 0.8)
+        g.detect(stamp=stamp)
+        timer.join()
+
+        def warned() -> bool:
+            for msg in g.got["diagnostics"]:
+                for st in msg.status:
+                    values = {kv.key: kv.value for kv in st.values}
+                    if st.level == st.WARN and "latest transform" in st.message and \
+                            values.get("tf_fallbacks") == "3":
+                        return True
+            return False
+
+        assert g.wait(warned), [s.message for m in g.got["diagnostics"] for s in m.status]
     finally:
         g.close()
 

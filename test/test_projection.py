@@ -138,3 +138,58 @@ def test_distortion_and_scaling():
     assert not np.allclose(px, [[500, 400]])   # undistortion moved the ray
     half = CAM.scaled_to(320, 240)
     assert (half.fx, half.cx) == pytest.approx((300, 159.75))
+
+
+def _tilted_camera() -> Transform:
+    # 0.7 m above the table, pitched 35 deg off vertical and turned 0.3 rad: strong perspective
+    return Transform((0.05, -0.4, 0.7), tuple(rpy_to_quat(math.pi - 0.6, 0.0, 0.3)))
+
+
+def _pixel_grasp_of(a_world, b_world, to_world: Transform, quality=0.9) -> Grasp:
+    """The image grasp whose fingertips are the table points a, b seen by CAM."""
+    a, b = CAM.project(to_world.inverse().apply(np.array([a_world, b_world])))
+    d = b - a
+    centre = (a + b) / 2
+    return Grasp(float(centre[0]), float(centre[1]), math.atan2(d[1], d[0]),
+                 float(np.linalg.norm(d)), 20.0, quality)
+
+
+def test_plane_normal_approach_is_straight_down_and_closes_along_the_table_line():
+    to_world = _tilted_camera()
+    a_w, b_w = np.array([0.02, 0.05, 0.0]), np.array([0.07, 0.01, 0.0])
+    g = _pixel_grasp_of(a_w, b_w, to_world)
+    src = DepthSource("plane", Plane((0.0, 0.0, 1.0), 0.0).in_frame(to_world))
+    normal_pose, optical_pose = (project_grasps([g], CAM, src, approach=a)[0].transformed(to_world)
+                                 for a in ("plane_normal", "optical_axis"))
+    # same grasp centre either way; on the table
+    np.testing.assert_allclose(normal_pose.position, optical_pose.position, atol=1e-12)
+    assert normal_pose.position[2] == pytest.approx(0.0, abs=1e-9)
+    axes = normal_pose.axes
+    np.testing.assert_allclose(axes[:, 2], [0.0, 0.0, -1.0], atol=1e-9)       # straight down
+    closing = (b_w - a_w) / np.linalg.norm(b_w - a_w)
+    assert abs(axes[:, 0] @ closing) == pytest.approx(1.0, abs=1e-9)          # along a-b
+    np.testing.assert_allclose(np.cross(axes[:, 2], axes[:, 0]), axes[:, 1], atol=1e-9)
+    # the optical-axis approach is tilted by the camera's 0.6 rad pitch
+    tilt = math.acos(-optical_pose.axes[2, 2])
+    assert tilt == pytest.approx(math.acos(abs(to_world.rotate([0, 0, 1.0])[2])), abs=1e-9)
+    assert tilt > 0.4
+    with pytest.raises(ProjectionError, match="approach"):
+        project_grasps([g], CAM, src, approach="sideways")
+
+
+def test_tool_frame_and_pregrasp_are_behind_the_grasp_along_the_approach():
+    from mtg_grasp_ros.projection import ToolFrame
+
+    to_world = _tilted_camera()
+    g = _pixel_grasp_of([0.0, 0.0, 0.0], [0.04, 0.0, 0.0], to_world)
+    src = DepthSource("plane", Plane((0.0, 0.0, 1.0), 0.0).in_frame(to_world), grasp_height=0.01)
+    p = project_grasps([g], CAM, src, approach="plane_normal")[0].transformed(to_world)
+    tool = ToolFrame(offset=0.105, approach_distance=0.08)
+    at, pre = tool.pose(p), tool.pregrasp(p)
+    # top-down: the tool frame is 0.105 m and the pre-grasp 0.185 m above the fingertip centre
+    np.testing.assert_allclose(at.translation, p.position + [0, 0, 0.105], atol=1e-9)
+    np.testing.assert_allclose(pre.translation, p.position + [0, 0, 0.185], atol=1e-9)
+    np.testing.assert_allclose(quat_to_matrix(at.rotation), p.axes, atol=1e-9)
+    assert p.position[2] == pytest.approx(0.01)
+    with pytest.raises(ProjectionError):
+        ToolFrame(approach_distance=-0.1)

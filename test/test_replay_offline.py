@@ -36,10 +36,12 @@ from mtg_grasp_ros.projection import Transform
 from mtg_grasp_ros.ros.messages import grasp_info_rows
 from mtg_grasp_ros.ros.offline import (
     CSV_COLUMNS,
+    GRASPS,
     INFO,
     MARKERS,
     POSE,
     POSES,
+    PREGRASPS,
     OfflineConfig,
     run_offline,
 )
@@ -88,6 +90,12 @@ def check_result(bag: Path, out: Path) -> list[dict[str, str]]:
             (float(r["x"]), float(r["z"])), abs=1e-5)
     assert len(read_topic(out / "grasps", INFO)) == len(read_topic(out / "grasps", MARKERS)) \
         == len(ok)
+    def headers(msgs):
+        return [(m.header.stamp.sec, m.header.stamp.nanosec, m.header.frame_id)
+                for _, m, _ in msgs]
+
+    for topic in (PREGRASPS, GRASPS):       # same header as the candidates, frame by frame
+        assert headers(read_topic(out / "grasps", topic)) == headers(poses)
     sheet = cv2.imread(str(out / "contact_sheet.png"))
     assert sheet is not None and sheet.shape[0] >= 240
     return rows
@@ -156,6 +164,31 @@ def test_generated_bag_twice_gives_identical_grasps(tmp_path, model):
     table = grasp_info_rows(deserialize_message(info, Float32MultiArray))
     assert table.shape[1] == 7 and 1 <= table.shape[0] <= 3
     assert table[0, 2] == pytest.approx(float(rows[0]["u"]), abs=1e-3)
+
+
+def test_workspace_keeps_every_candidate_on_its_rectangle(tmp_path, model):
+    # camera 0.45 m above the table looking straight down, image axes along the table's:
+    # the workspace's image ROI maps back onto (about) the rectangle itself
+    from rclpy.serialization import deserialize_message
+    from sensor_msgs.msg import PointCloud2
+
+    from mtg_grasp_ros.ros.messages import grasps_rows
+
+    high = Transform((0.05, 0.0, 0.45), LOOKING_DOWN.rotation)
+    bag = make_bag(tmp_path / "bag", frames=4, pose=high)
+    rect = [0.08, 0.02, 0.14, 0.08]
+    cfg = OfflineConfig.create(model, overrides={"top_k": 5, "workspace": rect})
+    run_offline(bag, tmp_path / "out", cfg, log=lambda s: None)
+    rows = check_result(bag, tmp_path / "out")
+    assert all(r["status"] == "ok" for r in rows)
+    clouds = read_topic(tmp_path / "out" / "grasps", GRASPS)
+    n = 0
+    for _, _, raw in clouds:
+        cols = grasps_rows(deserialize_message(raw, PointCloud2))
+        n += len(cols["x"])
+        assert ((cols["x"] >= rect[0] - 0.005) & (cols["x"] <= rect[2] + 0.005)).all()
+        assert ((cols["y"] >= rect[1] - 0.005) & (cols["y"] <= rect[3] + 0.005)).all()
+    assert n >= len(rows)
 
 
 def test_camera_pose_option_and_grasp_height(tmp_path, model):

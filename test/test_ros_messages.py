@@ -19,6 +19,7 @@ from mtg_grasp_ros.projection import (
     DepthSource,
     Plane,
     ProjectionError,
+    ToolFrame,
     Transform,
     project_grasps,
     rpy_to_quat,
@@ -170,13 +171,58 @@ def test_transform_round_trip():
 def test_grasp_messages_are_what_the_node_publishes_per_frame():
     poses = [_pose(quality=0.9), _pose(x=10, quality=0.5)]
     out = m.grasp_messages(poses, "base", STAMP)
-    assert list(out) == ["grasp_pose", "grasp_candidates", "grasp_info", "markers"]
+    assert list(out) == ["grasp_pose", "grasp_candidates", "pregrasp_candidates", "grasps",
+                         "grasp_info", "markers"]
     assert out["grasp_pose"] == m.pose_stamped(poses[0], "base", STAMP)
     assert out["grasp_candidates"] == m.pose_array(poses, "base", STAMP)
     assert len(out["markers"].markers) == 1 + 3 * 2
     none = m.grasp_messages([], "base", STAMP, with_markers=False)
-    assert list(none) == ["grasp_candidates", "grasp_info"]
+    assert list(none) == ["grasp_candidates", "pregrasp_candidates", "grasps", "grasp_info"]
     assert m.grasp_info_rows(none["grasp_info"]).shape == (0, 7)
+    assert none["grasps"].width == 0 and m.grasps_rows(none["grasps"])["width"].shape == (0,)
+
+
+def test_tool_and_pregrasp_poses_and_the_grasps_cloud_share_one_header():
+    # tool frame 0.1 m behind the fingertip centre, turned 90 deg about the approach axis
+    # (a gripper closing along its link's y); pre-grasp 0.05 m further back
+    tool = ToolFrame(0.1, tuple(rpy_to_quat(0.0, 0.0, math.pi / 2).tolist()), 0.05)
+    poses = [_pose(quality=0.9), _pose(x=200, angle=-0.7, width=25, quality=0.4)]
+    out = m.grasp_messages(poses, "base", STAMP, tool=tool)
+    cloud = out["grasps"]
+    assert cloud.header == out["grasp_candidates"].header == out["pregrasp_candidates"].header
+    assert cloud.header.frame_id == "base" and cloud.header.stamp == STAMP
+    cols = m.grasps_rows(cloud)
+    for i, p in enumerate(poses):
+        approach, closing = p.axes[:, 2], p.axes[:, 0]
+        at = p.position - 0.1 * approach                  # computed here, not by ToolFrame
+        pre = p.position - 0.15 * approach
+        got = out["grasp_candidates"].poses[i]
+        np.testing.assert_allclose([got.position.x, got.position.y, got.position.z], at,
+                                   atol=1e-9)
+        got_pre = out["pregrasp_candidates"].poses[i]
+        np.testing.assert_allclose([got_pre.position.x, got_pre.position.y, got_pre.position.z],
+                                   pre, atol=1e-9)
+        q = got.orientation
+        r = sc_quat_matrix((q.x, q.y, q.z, q.w))
+        np.testing.assert_allclose(r[:, 2], approach, atol=1e-9)       # z still approaches
+        np.testing.assert_allclose(r[:, 1], -closing, atol=1e-9)       # the link's y closes
+        np.testing.assert_allclose([cols["x"][i], cols["y"][i], cols["z"][i]], at, atol=1e-6)
+        np.testing.assert_allclose([cols["pre_x"][i], cols["pre_y"][i], cols["pre_z"][i]], pre,
+                                   atol=1e-6)
+        np.testing.assert_allclose([cols["ax"][i], cols["ay"][i], cols["az"][i]], approach,
+                                   atol=1e-6)
+        assert cols["width"][i] == pytest.approx(p.width_m, rel=1e-6)
+        assert cols["quality"][i] == pytest.approx(p.quality, rel=1e-6)
+    assert out["grasp_pose"].pose == out["grasp_candidates"].poses[0]
+
+
+def sc_quat_matrix(q):
+    x, y, z, w = np.asarray(q) / np.linalg.norm(q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
 
 
 # --- issue 13: intrinsics that do not fit, and compressed images that must not be decoded ------

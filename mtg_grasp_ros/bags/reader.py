@@ -230,21 +230,29 @@ class StaticTransforms:
 
     def lookup(self, target: str, source: str) -> Transform | None:
         """The transform that maps ``source`` points into ``target``, or None if unlinked."""
-        target, source = target.lstrip("/"), source.lstrip("/")
-        if target == source:
-            return Transform()
-        seen: dict[str, Transform] = {source: Transform()}
-        queue = deque([source])
-        while queue:
-            frame = queue.popleft()
-            for nxt, step in self._edges.get(frame, {}).items():
-                # ``step`` maps ``frame`` points into ``nxt``
-                if nxt not in seen:
-                    seen[nxt] = step * seen[frame]
-                    if nxt == target:
-                        return seen[nxt]
-                    queue.append(nxt)
-        return None
+        return chain_transforms(self._edges, target, source)
+
+
+def chain_transforms(edges: dict[str, dict[str, Transform]], target: str,
+                     source: str) -> Transform | None:
+    """Walk a frame graph (frame -> {neighbour: transform mapping frame points into the
+    neighbour}) breadth first: the transform mapping ``source`` points into ``target``, or None
+    when the two are not linked.
+    """
+    target, source = target.lstrip("/"), source.lstrip("/")
+    if target == source:
+        return Transform()
+    seen: dict[str, Transform] = {source: Transform()}
+    queue = deque([source])
+    while queue:
+        frame = queue.popleft()
+        for nxt, step in edges.get(frame, {}).items():
+            if nxt not in seen:
+                seen[nxt] = step * seen[frame]
+                if nxt == target:
+                    return seen[nxt]
+                queue.append(nxt)
+    return None
 
 
 def iter_messages(reader: AnyReader,

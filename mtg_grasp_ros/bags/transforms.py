@@ -7,7 +7,6 @@ asked stamp. The offline replay and the demo read where the camera is through it
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from rosbags.highlevel import AnyReader
@@ -19,6 +18,7 @@ from .reader import (
     Ros2View,
     StampIndex,
     StaticTransforms,
+    chain_transforms,
     find_layout,
     iter_messages,
     stamp_ns,
@@ -76,24 +76,14 @@ class BagTransforms:
 
     def lookup(self, target: str, source: str, stamp_ns: int) -> Transform:
         """``source`` -> ``target`` at ``stamp_ns``; TransformUnavailable when not linked."""
-        target, source = target.lstrip("/"), source.lstrip("/")
         edges = self.static.edges()
         for (parent, child), index in self._dynamic.items():
             t = index.nearest(stamp_ns)
             if t is not None:
                 edges.setdefault(parent, {})[child] = t.inverse()
                 edges.setdefault(child, {})[parent] = t
-        if target == source:
-            return Transform()
-        seen: dict[str, Transform] = {source: Transform()}
-        queue = deque([source])
-        while queue:
-            frame = queue.popleft()
-            for nxt, step in edges.get(frame, {}).items():
-                if nxt not in seen:
-                    seen[nxt] = step * seen[frame]
-                    if nxt == target:
-                        return seen[nxt]
-                    queue.append(nxt)
+        found = chain_transforms(edges, target, source)
+        if found is not None:
+            return found
         raise TransformUnavailable(f"the bag's /tf and /tf_static do not link {source!r} to "
                                    f"{target!r} (frames: {', '.join(self.frames) or 'none'})")

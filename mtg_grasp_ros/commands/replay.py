@@ -21,6 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     live.add_argument("--start-delay", type=float, default=0.5, metavar="S",
                       help="seconds between advertising the topics and the first message, so "
                            "that subscribers can match")
+    live.add_argument("--wait-for", nargs="+", default=[], metavar="TOPIC",
+                      help="before the first message, wait until each of these output topics "
+                           "has a subscriber (at most --wait-timeout s)")
+    live.add_argument("--wait-timeout", type=float, default=30.0, metavar="S",
+                      help="longest wait of --wait-for (then play anyway)")
     live.add_argument("--clock", action="store_true",
                       help="publish the bag's time on /clock (for use_sim_time nodes)")
     live.add_argument("--remap", nargs="+", default=[], metavar="FROM:=TO",
@@ -104,7 +109,7 @@ def _live(args: argparse.Namespace) -> int:
             raise SystemExit(f"--remap {item!r}: expected FROM:=TO")
         remap[src] = dst
     opts = ReplayOptions(args.rate, args.loop, tuple(args.topics), args.start_delay, args.clock,
-                         remap)
+                         remap, tuple(args.wait_for), args.wait_timeout)
     replay_live(args.bag, opts)
     return 0
 

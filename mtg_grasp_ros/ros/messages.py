@@ -12,7 +12,16 @@ first)::
 
 ``u, v`` are the grasp centre in source-image pixels (column, row), ``angle_rad`` the closing
 direction in the image (see ``grasp.py``), ``depth_m`` the centre's distance along the optical
-axis. Read it back with :func:`grasp_info_rows`.
+axis. Read it back with :func:`grasp_info_rows`. ``grasp_info`` has no header: it stays for
+existing consumers; ``grasps`` carries the same and more with the poses' header.
+
+``grasps`` (sensor_msgs/PointCloud2, one point per candidate, best first, header = the
+image's stamp and target_frame) holds everything a grasp planner needs in one stamped message,
+with named float32 fields (:data:`GRASPS_FIELDS`): the tool pose ``x y z qx qy qz qw``, the
+pre-grasp position ``pre_x pre_y pre_z`` (same orientation), ``width`` (m), ``quality``, and
+the approach direction ``ax ay az``. Read it with :func:`grasps_rows` or
+``sensor_msgs_py.point_cloud2.read_points``. ``grasp_candidates`` / ``pregrasp_candidates``
+(PoseArray) hold the same poses with the same header, for RViz and MoveIt.
 
 Image conversion goes through cv_bridge when it is importable, else through ``rosbags-image``
 (:data:`IMAGE_BACKEND` says which); compressed images (PNG, JPEG) have their declared size
@@ -33,12 +42,12 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, PoseArray, PoseStamped, Quaternion, Vector3
 from geometry_msgs.msg import Transform as TransformMsg
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Float32MultiArray, Header, MultiArrayDimension, MultiArrayLayout
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ..preprocess import ENCODINGS, ImageError, to_rgb
-from ..projection import CameraModel, GraspPose, ProjectionError, Transform
+from ..projection import CameraModel, GraspPose, ProjectionError, ToolFrame, Transform
 
 try:  # strict JPEG decoding (libjpeg-turbo, stop on warnings); cv2.imdecode where missing
     import simplejpeg as _simplejpeg
@@ -57,6 +66,9 @@ except (ImportError, AttributeError, RuntimeError):  # pragma: no cover - machin
 #: Column names of one ``grasp_info`` row, in order.
 GRASP_INFO_COLUMNS: tuple[str, ...] = ("quality", "width_m", "u", "v", "angle_rad",
                                        "width_px", "depth_m")
+#: Fields of one ``grasps`` point (float32 each), in order.
+GRASPS_FIELDS: tuple[str, ...] = ("x", "y", "z", "qx", "qy", "qz", "qw", "pre_x", "pre_y",
+                                  "pre_z", "width", "quality", "ax", "ay", "az")
 #: Depth encodings accepted by :func:`depth_to_metres`.
 DEPTH_ENCODINGS: tuple[str, ...] = ("16UC1", "32FC1")
 #: The most pixels a compressed image may declare (its header is read before decoding): 8K
@@ -85,14 +97,58 @@ def pose_msg(pose: GraspPose) -> Pose:
     return Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
 
 
-def pose_stamped(pose: GraspPose, frame_id: str, stamp: Time) -> PoseStamped:
-    """geometry_msgs/PoseStamped of one grasp."""
-    return PoseStamped(header=header(frame_id, stamp), pose=pose_msg(pose))
+def transform_pose_msg(t: Transform) -> Pose:
+    """geometry_msgs/Pose of a frame's pose held as a Transform (frame -> parent)."""
+    x, y, z = (float(v) for v in t.translation)
+    qx, qy, qz, qw = (float(v) for v in t.rotation)
+    return Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
 
 
-def pose_array(poses: Sequence[GraspPose], frame_id: str, stamp: Time) -> PoseArray:
-    """geometry_msgs/PoseArray of grasps, best first."""
-    return PoseArray(header=header(frame_id, stamp), poses=[pose_msg(p) for p in poses])
+def pose_stamped(pose: GraspPose, frame_id: str, stamp: Time,
+                 tool: ToolFrame | None = None) -> PoseStamped:
+    """geometry_msgs/PoseStamped of one grasp: the tool frame's pose (default: fingertip centre)."""
+    return PoseStamped(header=header(frame_id, stamp),
+                       pose=transform_pose_msg((tool or ToolFrame()).pose(pose)))
+
+
+def pose_array(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
+               tool: ToolFrame | None = None, pregrasp: bool = False) -> PoseArray:
+    """geometry_msgs/PoseArray of the tool frame's grasp (or pre-grasp) poses, best first."""
+    tool = tool or ToolFrame()
+    pose_of = tool.pregrasp if pregrasp else tool.pose
+    return PoseArray(header=header(frame_id, stamp),
+                     poses=[transform_pose_msg(pose_of(p)) for p in poses])
+
+
+def grasps_cloud(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
+                 tool: ToolFrame | None = None) -> PointCloud2:
+    """sensor_msgs/PointCloud2 with one point of :data:`GRASPS_FIELDS` per grasp, best first."""
+    tool = tool or ToolFrame()
+    rows = []
+    for p in poses:
+        at, pre = tool.pose(p), tool.pregrasp(p)
+        rows.append((*at.translation, *at.rotation, *pre.translation, p.width_m, p.quality,
+                     *p.axes[:, 2]))
+    data = np.asarray(rows, np.float32).reshape(-1, len(GRASPS_FIELDS))
+    fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+              for i, n in enumerate(GRASPS_FIELDS)]
+    step = 4 * len(GRASPS_FIELDS)
+    return PointCloud2(header=header(frame_id, stamp), height=1, width=len(data), fields=fields,
+                       is_bigendian=False, point_step=step, row_step=step * len(data),
+                       data=array.array("B", data.tobytes()), is_dense=True)
+
+
+def grasps_rows(msg: PointCloud2) -> dict[str, np.ndarray]:
+    """The ``grasps`` cloud's columns by field name (float32 arrays, one value per grasp)."""
+    offsets = {f.name: f.offset for f in msg.fields if f.datatype == PointField.FLOAT32}
+    missing = [n for n in GRASPS_FIELDS if n not in offsets]
+    if missing:
+        raise ValueError(f"not a grasps cloud: fields {missing} missing")
+    n = msg.width * msg.height
+    raw = np.frombuffer(bytes(msg.data), np.uint8)[:n * msg.point_step].reshape(n, msg.point_step)
+    order = ">" if msg.is_bigendian else "<"
+    return {name: raw[:, offsets[name]:offsets[name] + 4].copy().view(f"{order}f4").ravel()
+            for name in GRASPS_FIELDS}
 
 
 def transform_from_msg(t: TransformMsg) -> Transform:
@@ -184,15 +240,18 @@ def markers(poses: Sequence[GraspPose], frame_id: str, stamp: Time, ns: str = "g
 
 
 def grasp_messages(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
-                   with_markers: bool = True) -> dict[str, object]:
+                   with_markers: bool = True, tool: ToolFrame | None = None) -> dict[str, object]:
     """Everything the node publishes for one frame's poses, by output name (``~/<name>``):
-    ``grasp_pose`` (only when there is a grasp), ``grasp_candidates``, ``grasp_info`` and
-    ``markers``. The node and the bag replay both publish / write exactly these.
+    ``grasp_pose`` (only when there is a grasp), ``grasp_candidates``, ``pregrasp_candidates``,
+    ``grasps``, ``grasp_info`` and ``markers``; poses are the ``tool`` frame's. The node and
+    the bag replay both publish / write exactly these.
     """
     out: dict[str, object] = {}
     if poses:
-        out["grasp_pose"] = pose_stamped(poses[0], frame_id, stamp)
-    out["grasp_candidates"] = pose_array(poses, frame_id, stamp)
+        out["grasp_pose"] = pose_stamped(poses[0], frame_id, stamp, tool)
+    out["grasp_candidates"] = pose_array(poses, frame_id, stamp, tool)
+    out["pregrasp_candidates"] = pose_array(poses, frame_id, stamp, tool, pregrasp=True)
+    out["grasps"] = grasps_cloud(poses, frame_id, stamp, tool)
     out["grasp_info"] = grasp_info(poses)
     if with_markers:
         out["markers"] = markers(poses, frame_id, stamp)

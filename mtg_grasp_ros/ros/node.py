@@ -44,7 +44,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Bool, Float32MultiArray
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
@@ -164,7 +164,7 @@ class GraspDetectorNode(Node):
         source = values["camera_pose.source"]
         self.camera_pose: Tf2CameraPose | None = None
         if source == "tf2" or (source == "auto" and tf2_available()):
-            self.camera_pose = Tf2CameraPose(self, lambda: self._settings)
+            self.camera_pose = Tf2CameraPose(self, lambda: self._settings, self._on_tf_fallback)
         self.stats = NodeStats()
 
         # inputs; qos.reliability auto follows the publishers (see _follow_publishers)
@@ -184,6 +184,8 @@ class GraspDetectorNode(Node):
         # outputs
         self.pub_pose = self.create_publisher(PoseStamped, "~/grasp_pose", 10)
         self.pub_candidates = self.create_publisher(PoseArray, "~/grasp_candidates", 10)
+        self.pub_pregrasps = self.create_publisher(PoseArray, "~/pregrasp_candidates", 10)
+        self.pub_grasps = self.create_publisher(PointCloud2, "~/grasps", 10)
         self.pub_info = self.create_publisher(Float32MultiArray, "~/grasp_info", 10)
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
         self.pub_debug = self.create_publisher(Image, "~/debug_image", 2)
@@ -234,7 +236,7 @@ class GraspDetectorNode(Node):
             except FrameError:      # e.g. depth_source depth_topic: the network still ran
                 continue
             messages.grasp_messages(result.poses, s.target_frame, msg.header.stamp,
-                                    with_markers=True)
+                                    with_markers=True, tool=s.tool)
             if result.detection.quality_map is not None:
                 draw_detection(rgb, [p.pixel for p in result.poses],
                                result.detection.quality_map, result.detection.view)
@@ -370,6 +372,15 @@ class GraspDetectorNode(Node):
                 self._report_bad("internal_error", summary)
             self.frames.answer(frame, ok, summary)
 
+    def _on_tf_fallback(self, age: float, what: str) -> None:
+        """Count a use of the latest-transform fallback and log it (throttled)."""
+        self.stats.count("tf_fallback")
+        self.get_logger().warning(
+            f"camera pose {what} from the latest transform, {age:.3f} s from the image stamp "
+            f"({self.stats.counts['tf_fallback']} so far): grasps are off by what the camera "
+            f"moved; raise tf.timeout if transforms arrive late",
+            throttle_duration_sec=LOG_PERIOD_S)
+
     def _report_bad(self, reason: str, message: str) -> None:
         """Count a bad frame; log its kind once, then at most every LOG_PERIOD_S seconds."""
         if self.stats.bad_frame(reason, message):
@@ -438,11 +449,13 @@ class GraspDetectorNode(Node):
 
     def _publish(self, result: FrameResult, frame_id: str, stamp: Any, rgb: np.ndarray) -> None:
         publishers = {"grasp_pose": self.pub_pose, "grasp_candidates": self.pub_candidates,
+                      "pregrasp_candidates": self.pub_pregrasps, "grasps": self.pub_grasps,
                       "grasp_info": self.pub_info, "markers": self.pub_markers}
         # markers only while RViz (or a recorder) listens: they cost about a millisecond
         for name, msg in messages.grasp_messages(
                 result.poses, frame_id, stamp,
-                with_markers=self.pub_markers.get_subscription_count() > 0).items():
+                with_markers=self.pub_markers.get_subscription_count() > 0,
+                tool=self._settings.tool).items():
             publishers[name].publish(msg)
         det = result.detection
         if det.quality_map is not None and self._debug_wanted():
@@ -459,6 +472,7 @@ class GraspDetectorNode(Node):
         status = DiagnosticStatus(name=f"{self.get_name()}: grasp detection",
                                   hardware_id=str(self.detector.device))
         recent = self.stats.bad_since_last_report()
+        fallbacks = self.stats.count_since_last_report("tf_fallback")
         stalled = self._image_stalled()
         if recent.get("model_output_not_finite"):
             status.level, status.message = DiagnosticStatus.ERROR, "model output not finite"
@@ -469,6 +483,10 @@ class GraspDetectorNode(Node):
         elif recent:
             status.level, status.message = DiagnosticStatus.WARN, \
                 f"{sum(recent.values())} bad frames ({', '.join(sorted(recent))})"
+        elif fallbacks:
+            status.level, status.message = DiagnosticStatus.WARN, \
+                f"{fallbacks} camera poses from the latest transform, not the image stamp's " \
+                f"(tf.timeout too short?)"
         else:
             status.level, status.message = DiagnosticStatus.OK, "ok"
         values = {"ready": str(self.ready).lower(), "device": str(self.detector.device),
@@ -476,6 +494,7 @@ class GraspDetectorNode(Node):
                   "torch_threads": str(torch.get_num_threads()),
                   "mode": self._settings.mode,
                   "camera_pose_source": self.pose_source_name,
+                  "tf_fallbacks": str(self.counts["tf_fallback"]),
                   "image_backend": messages.IMAGE_BACKEND}
         values.update({f"frames_{k}": str(v) for k, v in sorted(self.counts.items())})
         values.update({f"bad_frames.{k}": str(v) for k, v in sorted(self.bad.items())})

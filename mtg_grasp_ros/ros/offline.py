@@ -7,8 +7,9 @@ builds them) and serialised with ``rclpy.serialization`` into a rosbag2 (version
 
 Output folder ``RESULT``:
 
-* ``grasps/`` - rosbag2 with :data:`OUTPUT_TOPICS` (PoseStamped of the best grasp, PoseArray
-  and ``grasp_info`` of all candidates, MarkerArray), header stamps = the input images' stamps;
+* ``grasps/`` - rosbag2 with :data:`OUTPUT_TOPICS` (PoseStamped of the best grasp, PoseArrays
+  of all candidates and their pre-grasps, the ``grasps`` cloud, ``grasp_info``, MarkerArray),
+  header stamps = the input images' stamps;
 * ``grasps.csv`` - one row per input image (:data:`CSV_COLUMNS`), the best grasp or why none;
 * ``contact_sheet.png`` - evenly spaced annotated frames; optionally ``grasps.mp4`` and
   ``frames/`` with every annotated frame.
@@ -49,7 +50,7 @@ from ..bags.transforms import BagTransforms
 from ..camera_pose import FirstAvailable, StaticCameraPose, TransformSource
 from ..detector import GraspDetector
 from ..pipeline import FrameError, process_frame
-from ..projection import CameraModel, GraspPose
+from ..projection import CameraModel, GraspPose, ToolFrame
 from ..resources import default_model_path
 from ..settings import Settings, settings_from
 from . import messages
@@ -62,8 +63,10 @@ OUTPUT_TOPICS: dict[str, str] = {
     "/grasp_detector/grasp_candidates": "geometry_msgs/msg/PoseArray",
     "/grasp_detector/grasp_info": "std_msgs/msg/Float32MultiArray",
     "/grasp_detector/markers": "visualization_msgs/msg/MarkerArray",
+    "/grasp_detector/pregrasp_candidates": "geometry_msgs/msg/PoseArray",
+    "/grasp_detector/grasps": "sensor_msgs/msg/PointCloud2",
 }
-POSE, POSES, INFO, MARKERS = OUTPUT_TOPICS
+POSE, POSES, INFO, MARKERS, PREGRASPS, GRASPS = OUTPUT_TOPICS
 CSV_COLUMNS: tuple[str, ...] = (
     "index", "topic", "stamp_sec", "stamp_nanosec", "status", "candidates", "quality", "u", "v",
     "angle_rad", "width_px", "frame_id", "x", "y", "z", "qx", "qy", "qz", "qw", "width_m",
@@ -188,9 +191,9 @@ def _csv_row(index: int, topic: str, msg, status: str, poses: Sequence[GraspPose
 
 
 def _write_results(bag: BagWriter, log_time: int, stamp: Any, frame: str,
-                   poses: Sequence[GraspPose]) -> None:
-    """The node's messages for one frame: best pose (if any), all candidates, info, markers."""
-    for name, msg in messages.grasp_messages(poses, frame, stamp).items():
+                   poses: Sequence[GraspPose], tool: ToolFrame) -> None:
+    """The node's messages for one frame (``messages.grasp_messages``, tool-frame poses)."""
+    for name, msg in messages.grasp_messages(poses, frame, stamp, tool=tool).items():
         bag.write_canonical(f"/grasp_detector/{name}", log_time, serialize_message(msg))
 
 
@@ -294,7 +297,8 @@ def _run(bag_path: str | Path, out: Path, cfg: OfflineConfig,
                                               cfg.settings, summary)
                 writer.writerow(_csv_row(index, topic, msg, status, poses, target))
                 if status in ("ok", "no grasp"):
-                    _write_results(bag, log_time, msg.header.stamp, target, poses)
+                    _write_results(bag, log_time, msg.header.stamp, target, poses,
+                                   cfg.settings.tool)
                     summary.latencies.append(time.perf_counter() - t0)
                 else:
                     summary.skipped[status.split(":")[0]] += 1

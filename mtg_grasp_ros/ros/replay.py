@@ -11,10 +11,12 @@ named in the summary.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,12 +39,16 @@ class ReplayOptions:
     start_delay: float = 0.5
     clock: bool = False
     remap: dict[str, str] = field(default_factory=dict)
+    wait_for: tuple[str, ...] = ()      # output topics that need a subscriber before playing
+    wait_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
             raise ValueError(f"--rate must be > 0, got {self.rate}")
         if self.start_delay < 0:
             raise ValueError(f"--start-delay must be >= 0, got {self.start_delay}")
+        if self.wait_timeout < 0:
+            raise ValueError(f"--wait-timeout must be >= 0, got {self.wait_timeout}")
 
 
 @dataclass
@@ -83,6 +89,7 @@ class BagPlayer:
         self._pubs: dict[str, tuple[Publisher, type, str]] = {}   # bag topic -> pub, cls, out
         self._clock: tuple[Publisher, type] | None = None
         self._stop = threading.Event()
+        self.interrupted = False      #: Ctrl-C stopped play()
         try:
             self._advertise()
         except Exception:
@@ -126,9 +133,65 @@ class BagPlayer:
         msg.clock.sec, msg.clock.nanosec = divmod(int(log_time), 1_000_000_000)
         pub.publish(msg)
 
-    def play(self) -> ReplayStats:
-        """Play (and loop, if asked) until the end or :meth:`stop`; Ctrl-C stops cleanly."""
+    @contextmanager
+    def _ctrl_c_stops(self, active: bool) -> Iterator[None]:
+        """When ``active``, in the main thread: Ctrl-C (SIGINT) sets the stop event instead of
+        raising KeyboardInterrupt, which, raised inside rclpy's or rosbags' C++ (publish,
+        deserialise), came out as a TypeError or RCLError traceback.
+        """
+        if not active or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        def on_sigint(*_: object) -> None:
+            self.interrupted = True
+            # set from another thread: the handler may run while this one holds the event's lock
+            threading.Thread(target=self._stop.set, daemon=True).start()
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def play(self, ctrl_c_stops: bool = False) -> ReplayStats:
+        """Play (and loop, if asked) until the end or :meth:`stop`.
+
+        ``ctrl_c_stops``: Ctrl-C stops playing between two messages (for a process that owns
+        SIGINT, as ``mtg_grasp replay``); else Ctrl-C raises KeyboardInterrupt as usual.
+        """
+        with self._ctrl_c_stops(ctrl_c_stops):
+            stats = self._play()
+        if self.interrupted:
+            self.log("stopped")
+        return stats
+
+    def _wait_for_subscribers(self) -> None:
+        """Hold the first message until each ``wait_for`` topic has a matched subscriber, so a
+        loaded machine's slow discovery loses no message (a fixed delay cannot promise that).
+        """
+        if not self.opts.wait_for:
+            return
+        pubs = {out: pub for pub, _, out in self._pubs.values()}
+        if self._clock is not None:
+            pubs["/clock"] = self._clock[0]
+        unknown = [t for t in self.opts.wait_for if t not in pubs]
+        if unknown:
+            raise ValueError(f"--wait-for {unknown}: not among the published topics "
+                             f"{sorted(pubs)}")
+        deadline = time.monotonic() + self.opts.wait_timeout
+        while not self._stop.is_set():
+            missing = [t for t in self.opts.wait_for if pubs[t].get_subscription_count() == 0]
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                self.log(f"no subscriber on {missing} after {self.opts.wait_timeout:.1f} s; "
+                         f"playing anyway")
+                return
+            self._stop.wait(0.05)
+
+    def _play(self) -> ReplayStats:
         conns = [c for c in self.reader.connections if topic_name(c.topic) in self._pubs]
+        self._wait_for_subscribers()
         self._stop.wait(self.opts.start_delay)   # let subscribers discover the publishers
         start = time.monotonic()
         offset = 0.0
@@ -180,15 +243,16 @@ def replay_live(bag: str | Path, opts: ReplayOptions = ReplayOptions(),
                 log: Callable[[str], None] = print) -> ReplayStats:
     """Publish ``bag`` from a node ``mtg_grasp_replay`` and report what went out."""
     owns = not rclpy.ok()
-    if owns:
-        rclpy.init()
+    if owns:   # Ctrl-C is the player's (see BagPlayer.play), not rclpy's context shutdown
+        from rclpy.signals import SignalHandlerOptions
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("mtg_grasp_replay")
     try:
         player = BagPlayer(node, bag, opts, log)
         try:
             log(f"playing {bag} ({player.stats.bag_seconds:.2f} s) at rate {opts.rate}"
                 + (", looping" if opts.loop else ""))
-            stats = player.play()
+            stats = player.play(ctrl_c_stops=owns)
         finally:
             player.close()
     finally:

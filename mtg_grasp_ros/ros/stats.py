@@ -25,6 +25,7 @@ class NodeStats:
         self._bad: Counter[str] = Counter()          # bad frames by reason
         self._last_error: dict[str, str] = {}
         self._bad_reported: Counter[str] = Counter()
+        self._counts_reported: Counter[str] = Counter()
         self._logged_at: dict[str, float] = {}
         self._stages: dict[str, deque[float]] = {s: deque(maxlen=history) for s in STAGES}
         self._latencies: deque[float] = deque(maxlen=history)
@@ -102,6 +103,13 @@ class NodeStats:
             recent = self._bad - self._bad_reported
             self._bad_reported = Counter(self._bad)
             return recent
+
+    def count_since_last_report(self, name: str) -> int:
+        """Increase of one frame counter since the previous call for it (for diagnostics)."""
+        with self._lock:
+            n = self._counts[name] - self._counts_reported[name]
+            self._counts_reported[name] = self._counts[name]
+            return n
 
     def summary(self) -> dict[str, float]:
         """Rate over the last 5 s, latency and per-stage medians and p95 (seconds)."""
