@@ -125,13 +125,21 @@ class View:
         return None
 
 
-def warp(image: np.ndarray, view: View, nearest: bool = False) -> np.ndarray:
+def warp(image: np.ndarray, view: View, nearest: bool = False,
+         out: np.ndarray | None = None) -> np.ndarray:
     """The ``size`` x ``size`` network view of ``image`` (any channels, any dtype cv2 takes).
 
     An unrotated crop inside the image is resized with area averaging (no aliasing when
     shrinking a 1024 px or 1280 px frame); anything else uses an affine warp with the edge
-    pixels replicated. ``nearest`` keeps label values (masks) unmixed.
+    pixels replicated. ``nearest`` keeps label values (masks) unmixed. ``out``: a contiguous
+    size x size array of the image's channels and dtype to write into (no allocation per
+    frame; the detector's pinned buffer).
     """
+    if out is not None and (out.shape[:2] != (view.size, view.size) or out.dtype != image.dtype
+                            or out.shape[2:] != image.shape[2:]
+                            or not out.flags.c_contiguous):
+        raise ImageError(f"output buffer {out.shape} {out.dtype} does not fit a "
+                         f"{view.size}x{view.size} view of a {image.shape} {image.dtype} image")
     box = view.crop_box()
     h, w = image.shape[:2]
     if box is not None and box[0] >= 0 and box[1] >= 0 and box[0] + box[2] <= w \
@@ -140,9 +148,9 @@ def warp(image: np.ndarray, view: View, nearest: bool = False) -> np.ndarray:
         crop = image[y0:y0 + side, x0:x0 + side]
         interp = cv2.INTER_NEAREST if nearest else (
             cv2.INTER_AREA if side > view.size else cv2.INTER_LINEAR)
-        return cv2.resize(crop, (view.size, view.size), interpolation=interp)
+        return cv2.resize(crop, (view.size, view.size), dst=out, interpolation=interp)
     interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.warpAffine(image, view.matrix, (view.size, view.size), flags=interp,
+    return cv2.warpAffine(image, view.matrix, (view.size, view.size), dst=out, flags=interp,
                           borderMode=cv2.BORDER_REPLICATE)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from .framing import WorkspaceRect
 from .postprocess import PostprocessConfig
+from .precision import PRECISIONS
 from .projection import (
     APPROACHES,
     DEPTH_SOURCES,
@@ -36,6 +37,8 @@ RELIABILITIES = ("auto", "best_effort", "reliable")
 #: The smallest ROI side (the smallest image the detector takes).
 MIN_ROI_PX = 4
 POSE_SOURCES = ("auto", "tf2", "static")
+#: How the node's callbacks are run: ``auto`` is the measured best (README, "Timing").
+EXECUTORS = ("auto", "single", "multi", "events")
 
 #: The default static camera pose: 0.6 m above the target frame's origin, looking straight
 #: down (optical z = -world z). The node's ``camera_pose.xyz/rpy`` defaults and the sample
@@ -62,9 +65,17 @@ PARAMS: tuple[Param, ...] = (
           f"models/{MODEL_FILE}.", read_only=True),
     Param("device", "auto", "Inference device; auto picks CUDA when available.",
           choices=DEVICES, read_only=True),
+    Param("precision", "auto", "Arithmetic of the network: auto (bf16 on CPUs with native "
+          "bf16 and on CUDA GPUs that have it, fp16 on other GPUs, else fp32), fp32, bf16, fp16 "
+          "(CUDA only).", choices=PRECISIONS, read_only=True),
     Param("torch_threads", 0, "CPU threads for inference (torch.set_num_threads, whole "
-          "process); 0: torch's default (one per core). Fewer helps where other nodes share "
-          "the CPU.", (0, 256), read_only=True),
+          "process); 0: all cores but one (at least one), the one left to the executor and "
+          "DDS; the measured best on 2 cores (README, 'Timing').", (0, 256), read_only=True),
+    Param("executor", "auto", "How callbacks are run: single (SingleThreadedExecutor), multi "
+          "(MultiThreadedExecutor, 2 threads), events (rclpy.experimental.EventsExecutor, "
+          "where the installed rclpy has it; else single); auto: multi, the one on which "
+          "~/detect works (single and events block the image callbacks while it waits).",
+          choices=EXECUTORS, read_only=True),
     Param("input", "raw", "Subscribe to 'image' (raw) or 'image/compressed'.", choices=INPUTS,
           read_only=True),
     Param("qos.reliability", "auto", "Reliability of the image, camera_info and depth "

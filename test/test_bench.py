@@ -38,3 +38,15 @@ def test_bench_reports_stages_end_to_end_and_keep_up(tmp_path):
     assert keep["frames_sent"] >= 15 and keep["frames_processed"] > 0
     assert keep["frames_processed"] + keep["frames_dropped"] <= keep["frames_received_by_node"]
     assert keep["rate_achieved_hz"] > 0 and keep["rss_mib_after"] > 0
+    bare = report["bare_detector"]
+    assert bare["n"] == 15 and 0 < bare["network_median_ms"] <= bare["median_ms"]
+    ratios = report["ratios"]
+    assert set(ratios) == {"end_to_end_over_detector", "end_to_end_p95_over_median",
+                           "keep_up_over_possible", "non_network_over_network"}
+    e2e = lat["stamp_to_published"]
+    assert ratios["end_to_end_over_detector"] == pytest.approx(
+        e2e["median_ms"] / bare["median_ms"], abs=2e-3)
+    assert ratios["end_to_end_p95_over_median"] >= 1.0
+    assert ratios["keep_up_over_possible"] == pytest.approx(
+        keep["rate_achieved_hz"] / min(10.0, 1e3 / bare["median_ms"]), abs=2e-3)
+    assert report["executor"] == "multi" and report["precision"] in ("fp32", "bf16")

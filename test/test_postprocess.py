@@ -111,3 +111,29 @@ def test_max_filter_equals_square_max_pooling():
         sep = F.max_pool2d(F.max_pool2d(x, (1, 2 * d + 1), stride=1, padding=(0, d)),
                            (2 * d + 1, 1), stride=1, padding=(d, 0))   # the GPU path's maths
         assert torch.equal(sep, expected)
+
+
+@pytest.mark.parametrize("top_k,min_distance", [(1, 10), (5, 10), (5, 0), (300, 40)])
+def test_torch_path_equals_the_opencv_path(top_k, min_distance):
+    """The GPU's arithmetic (torch convolutions, pooling, gathered windows), run on the CPU,
+    gives the CPU path's (OpenCV, numpy) peaks, smoothed values and full maps.
+    """
+    torch.manual_seed(1)
+    maps = {k: torch.randn(2, 1, 90, 110) for k in ("q", "cos", "sin", "width")}
+    maps["q"] = maps["q"].abs()
+    cfg = PostprocessConfig(top_k=top_k, min_distance=min_distance, min_quality=0.05,
+                            sigma_q=3, sigma_angle=2, sigma_width=4)
+    fast, ref = peak_table(maps, cfg, "opencv"), peak_table(maps, cfg, "torch")
+    assert fast.shape == ref.shape == (2, min(top_k, 90 * 110), 5)
+    assert torch.equal(torch.isnan(fast), torch.isnan(ref))
+    assert torch.allclose(fast.nan_to_num(), ref.nan_to_num(), atol=1e-4)
+    if top_k == 300:     # fewer local maxima than k: the rest are NaN rows in both
+        assert torch.isnan(fast[:, -1]).all()
+    a, b = smooth_maps(maps, cfg, "opencv"), smooth_maps(maps, cfg, "torch")
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-4), key
+
+
+def test_unknown_backend_is_named():
+    with pytest.raises(ValueError, match="backend"):
+        gaussian_blur(torch.zeros(1, 1, 8, 8), [1.0], "cuda")

@@ -19,7 +19,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=30.0, help="camera rate of the keep-up phase")
     p.add_argument("--duration", type=float, default=10.0, help="seconds of the keep-up phase")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
+    p.add_argument("--torch-threads", type=int, default=0,
+                   help="0: the node's default (the measured best)")
+    p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16 (CUDA)")
+    p.add_argument("--executor", default="auto", help="auto, single, multi or events")
+    p.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
+                   help="keep-up phase of this many seconds (e.g. 600), resident memory "
+                   "sampled every twentieth of it; replaces --duration")
     p.add_argument("--camera-only", action="store_true", help=argparse.SUPPRESS)
 
 

@@ -23,6 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, help="write per-image results here")
     p.add_argument("--sigma", type=float, default=PAPER_SIGMA,
                    help="Gaussian sigma (px) on Q, angle and width")
+    p.add_argument("--precision", nargs="+", default=["fp32"], metavar="P",
+                   help="arithmetic of the network, one or more of auto, fp32, bf16, fp16 "
+                   "(CUDA): the accuracy is reported for each (as the node runs it: "
+                   "channels_last, autocast, fp32 postprocessing)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=-1)
     p.add_argument("--device", default="auto")
@@ -46,14 +50,18 @@ def select_records(data: Path, fmt: str, split: Path | None, fold: int, part: st
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate the model and print (and optionally save) the accuracy; status 2 on bad input."""
+    """Evaluate the model at each precision and print (and optionally save) the accuracy;
+    status 2 on bad input.
+    """
+    from .. import precision as prec
     from ..datasets import DatasetError
-    from ..detector import select_device
+    from ..detector import PrecisionModel, select_device
     from ..training.evaluate import evaluate_records
     from ..training.export import load_any
 
     device = select_device(args.device)
     try:
+        dtypes = [prec.resolve(p, device) for p in args.precision]
         model = load_any(args.model, device)
         index, records = select_records(args.data, args.format, args.split, args.fold,
                                         args.part, args.skip_bad)
@@ -61,18 +69,32 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     post = PostprocessConfig(sigma_q=args.sigma, sigma_angle=args.sigma, sigma_width=args.sigma)
-    result = evaluate_records(model, records, device, post, args.batch_size, args.workers,
-                              progress=sys.stderr.isatty(), skip_bad=args.skip_bad,
-                              frame=args.frame)
     where = f"{args.part} part of fold {args.fold} of {args.split}" if args.split else "all images"
     print(f"{index.summary()}; evaluated {where}, frame {args.frame}")
-    print(f"correct grasps: {result.correct}/{result.total} = {result.accuracy:.2f}%"
-          + (f" ({result.skipped} unreadable images skipped)" if result.skipped else ""))
+    per_precision = {}
+    for name, dtype in zip(args.precision, dtypes, strict=True):
+        label = prec.name_of(dtype) + (" (auto)" if name == "auto" else "")
+        result = evaluate_records(PrecisionModel(model, device, dtype), records, device, post,
+                                  args.batch_size, args.workers,
+                                  progress=sys.stderr.isatty(), skip_bad=args.skip_bad,
+                                  frame=args.frame)
+        per_precision[label] = result
+        print(f"{label}: correct grasps: {result.correct}/{result.total} = "
+              f"{result.accuracy:.2f}%"
+              + (f" ({result.skipped} unreadable images skipped)" if result.skipped else ""))
+    if len(per_precision) > 1:
+        centres = [[(e["grasp"]["x"], e["grasp"]["y"]) if "grasp" in e else None
+                    for e in r.images] for r in per_precision.values()]
+        same = sum(all(c[i] == centres[0][i] for c in centres) for i in range(len(centres[0])))
+        print(f"top grasp at the same centre at every precision: {same}/{len(centres[0])} "
+              f"images")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "model": str(args.model), "data": str(args.data), "split": str(args.split or ""),
             "fold": args.fold if args.split else None, "part": args.part, "frame": args.frame,
+            "precision": list(per_precision),
+            "accuracy_per_precision": {k: r.accuracy for k, r in per_precision.items()},
             "accuracy": result.accuracy, "correct": result.correct, "total": result.total,
             "skipped": result.skipped,
             "images": result.images}, indent=1))

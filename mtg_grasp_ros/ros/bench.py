@@ -5,15 +5,24 @@ Runs the real node in a real rclpy graph (publisher -> node -> subscriber, one p
 1. latency: frames sent one at a time; per stage (conversion, preprocess, network,
    postprocess, projection, publishing) and end to end (image stamp to poses received by the
    subscriber; and to poses published, as the node measures it) median and p95;
+   after each frame, with the node idle, the bare detector (``GraspDetector.detect`` on the
+   same image in the same process), so the ratios below compare like with like;
 2. keep-up: a camera at ``rate`` Hz for ``duration`` s, published by a separate process
    (as a camera driver is); rate achieved, frames dropped, latency, and the node process's
-   resident memory before and after.
+   resident memory before and after; with ``soak`` seconds instead, the resident memory
+   every twentieth of it (the growth after warm-up is the figure of a memory leak).
+
+The top-level ``ratios`` (issue 10's targets): ``end_to_end_over_detector`` (median image
+stamp -> poses published over the median bare ``detect``), ``end_to_end_p95_over_median``,
+``keep_up_over_possible`` (rate processed over min(camera rate, 1 / bare detect median)) and
+``non_network_over_network`` (the medians of the other stages over the network's).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import operator
 import os
 import sys
@@ -23,13 +32,19 @@ import time
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..projection import CameraModel
 
+if TYPE_CHECKING:
+    from ..detector import GraspDetector
+    from ..settings import Settings
+
 
 def _rss_mib() -> float:
+    """This process's resident memory, MiB."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
@@ -96,17 +111,19 @@ def run_camera(args: argparse.Namespace) -> int:
 
     rclpy.init()
     node = rclpy.create_node("grasp_bench_camera")
+    rgb, camera = _scene(args.width, args.height), _camera(args.width, args.height)
+    msg = messages.rgb_to_image_msg(rgb, "camera_optical", node.get_clock().now().to_msg())
+    info = messages.camera_info_msg(camera, msg.header.stamp)
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
     pub_image = node.create_publisher(Image, "image", qos)
     pub_info = node.create_publisher(CameraInfo, "camera_info", qos)
     deadline = time.monotonic() + 30
     while pub_image.get_subscription_count() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    rgb, camera = _scene(args.width, args.height), _camera(args.width, args.height)
     period, n, start = 1.0 / args.rate, 0, time.perf_counter()
-    while time.perf_counter() - start < args.duration:
-        msg = messages.rgb_to_image_msg(rgb, "camera_optical", node.get_clock().now().to_msg())
-        info = messages.camera_info_msg(camera, msg.header.stamp)
+    duration = args.soak or args.duration
+    while time.perf_counter() - start < duration:
+        # a driver fills one message per frame; the pixels do not change the node's work
         msg.header.stamp = info.header.stamp = node.get_clock().now().to_msg()
         pub_info.publish(info)
         pub_image.publish(msg)
@@ -118,14 +135,31 @@ def run_camera(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample_rss(samples: list[tuple[float, float]], stop: threading.Event, period: float,
+                t0: float) -> None:
+    """Append (seconds since t0, RSS MiB) every ``period`` s until ``stop`` is set."""
+    while not stop.wait(period):
+        samples.append((round(time.monotonic() - t0, 1), round(_rss_mib(), 1)))
+
+
+def bare_detect(detector: GraspDetector, rgb: np.ndarray, settings: Settings,
+                totals: list[float], stages: dict[str, list[float]]) -> None:
+    """Time one ``detect`` on ``rgb`` with the node's settings: total and per stage (s)."""
+    t = time.perf_counter()
+    det = detector.detect(rgb, post=settings.post, roi=settings.roi)
+    totals.append(time.perf_counter() - t)
+    for k, v in det.timings.items():
+        stages.setdefault(k, []).append(v)
+
+
 def run_bench(args: argparse.Namespace) -> int:
-    """Both phases on the real node; prints the JSON report."""
+    """The phases on the real node; prints the JSON report."""
     import subprocess
 
     import rclpy
     from geometry_msgs.msg import PoseArray
     from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from rclpy.time import Time
@@ -133,14 +167,15 @@ def run_bench(args: argparse.Namespace) -> int:
 
     from ..pipeline import STAGES
     from . import messages
-    from .node import GraspDetectorNode
+    from .node import GraspDetectorNode, make_executor
 
     tmp = Path(tempfile.mkdtemp(prefix="mtg_bench_"))
     model_path, model_desc = _model_path(args.model, tmp)
     ctx = Context()
     rclpy.init(context=ctx)
     params = {"model_path": model_path, "device": args.device, "top_k": args.top_k,
-              "torch_threads": args.torch_threads,
+              "torch_threads": args.torch_threads, "precision": args.precision,
+              "executor": args.executor,
               "max_opening": 2.0, "camera_pose.source": "static", "diagnostics_period": 1.0}
     node = GraspDetectorNode(context=ctx, parameter_overrides=[
         Parameter(k, value=v) for k, v in params.items()])
@@ -157,11 +192,14 @@ def run_bench(args: argparse.Namespace) -> int:
             arrived.notify_all()
 
     driver.create_subscription(PoseArray, "/grasp_detector/grasp_candidates", on_poses, 10)
-    executor = MultiThreadedExecutor(num_threads=3, context=ctx)
+    # the node on its own executor, as main() runs it; the bench's driver on another
+    executor, executor_kind = make_executor(args.executor, context=ctx)
     executor.add_node(node)
-    executor.add_node(driver)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
+    driver_executor = SingleThreadedExecutor(context=ctx)
+    driver_executor.add_node(driver)
+    spins = [threading.Thread(target=e.spin, daemon=True) for e in (executor, driver_executor)]
+    for spin in spins:
+        spin.start()
 
     rgb = _scene(args.width, args.height)
     camera = _camera(args.width, args.height)
@@ -183,27 +221,39 @@ def run_bench(args: argparse.Namespace) -> int:
         pub_info.publish(messages.camera_info_msg(camera, clock.now().to_msg()))
         time.sleep(0.05)
 
-    # 1. latency, one frame in flight at a time
+    # 1. latency, one frame in flight at a time; after each frame, while the node is idle, the
+    #    bare detector on the same image with the same settings, so that both see the same
+    #    load (this machine is shared) and their ratio compares like with like
     e2e: list[float] = []
+    bare_times: list[float] = []
+    bare_stages: dict[str, list[float]] = {}
     for i in range(args.frames + 20):
         if i == 20:      # the first frames warm caches and the DDS path up
             node.stats.clear_timings()
             e2e.clear()
+            bare_times.clear()
+            bare_stages.clear()
         key, t_sent = send()
         with arrived:
             if not arrived.wait_for(partial(operator.contains, received, key), timeout=10.0):
                 print(f"frame {i}: no poses within 10 s", file=sys.stderr)
                 continue
             e2e.append(received[key] - t_sent)
+        time.sleep(0.002)       # the worker records its timings after publishing
+        bare_detect(node.detector, rgb, node.settings, bare_times, bare_stages)
     stages = {s: _summary(node.stats.stage_times(s)) for s in STAGES}
+    latency_pub = node.stats.latencies()
     network = stages["network"].get("median_ms", float("nan"))
     other = sum(stages[s].get("median_ms", 0.0) for s in STAGES if s != "network")
     latency = {"stages": stages,
                "non_network_over_network": round(other / network, 3),
-               "stamp_to_published": _summary(node.stats.latencies()),
+               "stamp_to_published": _summary(latency_pub),
                "stamp_to_received": _summary(e2e)}
 
-    # 2. keep-up: a camera process at the camera rate
+    bare = {**_summary(bare_times), **{f"{k}_median_ms": _summary(v)["median_ms"]
+                                       for k, v in bare_stages.items()}}
+
+    # 2. keep-up: a camera process at the camera rate (or the soak)
     node.stats.clear_timings()
     counts0 = dict(node.counts)
     arrivals: list[float] = []
@@ -211,11 +261,19 @@ def run_bench(args: argparse.Namespace) -> int:
                                arrivals.append((clock.now() - Time.from_msg(msg.header.stamp))
                                                .nanoseconds * 1e-9), 10)
     rss0 = _rss_mib()
+    duration = args.soak or args.duration
+    rss_series: list[tuple[float, float]] = []
+    stop_sampling = threading.Event()
+    sampler = threading.Thread(target=_sample_rss, daemon=True, args=(
+        rss_series, stop_sampling, duration / 20.0, time.monotonic()))
+    sampler.start()
     camera_cmd = [sys.executable, "-m", "mtg_grasp_ros.cli", "bench", "--camera-only",
                   "--width", str(args.width), "--height", str(args.height),
-                  "--rate", str(args.rate), "--duration", str(args.duration)]
-    cam = subprocess.run(camera_cmd, capture_output=True, text=True, timeout=args.duration + 120)
+                  "--rate", str(args.rate), "--duration", str(duration)]
+    cam = subprocess.run(camera_cmd, capture_output=True, text=True, timeout=duration + 120)
     time.sleep(0.5)
+    stop_sampling.set()
+    sampler.join()
     rss1 = _rss_mib()
     sent = json.loads(cam.stdout.strip().splitlines()[-1]) if cam.returncode == 0 else {}
     elapsed = sent.get("duration_s", args.duration)
@@ -231,14 +289,37 @@ def run_bench(args: argparse.Namespace) -> int:
               "stamp_to_published": _summary(node.stats.latencies()),
               "network": _summary(node.stats.stage_times("network")),
               "rss_mib_before": round(rss0, 1), "rss_mib_after": round(rss1, 1)}
+    if args.soak and rss_series:
+        # after warm-up = the first sample (a twentieth in); growth from there to the end,
+        # and from the median of the first quarter of the samples to that of the last
+        keepup["rss_mib_series"] = rss_series
+        keepup["rss_growth_after_warmup_mib"] = round(rss1 - rss_series[0][1], 1)
+        q = max(1, len(rss_series) // 4)
+        values = [v for _, v in rss_series]
+        keepup["rss_growth_median_first_to_last_quarter_mib"] = round(
+            float(np.median(values[-q:]) - np.median(values[:q])), 1)
+
+    bare_median = bare.get("median_ms", float("nan"))
+    e2e_pub = _summary(latency_pub)
+    possible = min(args.rate, 1e3 / bare_median)
+    ratios = {"end_to_end_over_detector": round(e2e_pub.get("median_ms", math.nan)
+                                                / bare_median, 3),
+              "end_to_end_p95_over_median": round(e2e_pub.get("p95_ms", math.nan)
+                                                  / e2e_pub.get("median_ms", math.nan), 3),
+              "keep_up_over_possible": round(keepup["rate_achieved_hz"] / possible, 3),
+              "non_network_over_network": latency["non_network_over_network"]}
 
     import torch
     report = {"model": model_desc, "device": str(node.detector.device),
+              "precision": node.detector.precision, "executor": executor_kind,
               "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+              "load_average": [round(x, 2) for x in os.getloadavg()],
               "image": f"{args.width}x{args.height} rgb8", "image_backend": messages.IMAGE_BACKEND,
-              "latency": latency, "keep_up": keepup}
-    executor.shutdown(timeout_sec=5.0)
-    spin.join(timeout=5.0)          # nothing may touch the graph while it is torn down
+              "ratios": ratios, "bare_detector": bare, "latency": latency, "keep_up": keepup}
+    for e in (executor, driver_executor):
+        e.shutdown(timeout_sec=5.0)
+    for spin in spins:
+        spin.join(timeout=5.0)      # nothing may touch the graph while it is torn down
     node.destroy_node()
     driver.destroy_node()
     rclpy.shutdown(context=ctx)

@@ -4,7 +4,9 @@
 the camera pose taken from the bag's ``/tf_static`` as the node's static pose (tf2_ros, where
 installed, receives the same transform from the replay), plays the bag into the graph with
 :class:`~mtg_grasp_ros.ros.replay.BagPlayer`, and listens like a robot's grasp client would:
-it prints every grasp, saves the node's debug images and ends with a summary.
+it prints every grasp, saves the node's debug images and ends with a summary. It starts the
+replay only when the node says it is ready (``~/ready``: model loaded, whole path warmed up),
+so that the first frames are not spent on start-up.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from geometry_msgs.msg import PoseArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32MultiArray
+from std_msgs.msg import Bool, Float32MultiArray
 
 from ..bags import TF_STATIC, Ros2View, find_layout, open_bag
 from ..bags.transforms import BagTransforms
@@ -39,6 +41,7 @@ from ..resources import params_file as shipped_params_file
 from ..settings import NODE_NAME as NODE
 from ..settings import parameter_values
 from . import messages
+from .node import READY_QOS
 from .offline import camera_models
 from .replay import BagPlayer, ReplayOptions
 
@@ -210,7 +213,15 @@ def run_demo(bag: Path, model: Path | None, out: Path, rate: float = 1.0,
         with lock:
             index = stamps.index(k) if k in stamps else len(stamps)
         rgb = messages.image_to_rgb(msg)
-        cv2.imwrite(str(out / f"frame_{index:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        # light compression: this runs beside the node on the same cores
+        cv2.imwrite(str(out / f"frame_{index:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_PNG_COMPRESSION, 1])
+
+    ready = threading.Event()
+
+    def on_ready(msg: Bool) -> None:
+        if msg.data:
+            ready.set()
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -224,12 +235,13 @@ def run_demo(bag: Path, model: Path | None, out: Path, rate: float = 1.0,
     node.create_subscription(PoseArray, f"{ns}/grasp_candidates", on_candidates, 50)
     node.create_subscription(Image, f"{ns}/debug_image", on_debug, 50)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    node.create_subscription(Bool, f"{ns}/ready", on_ready, READY_QOS)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
         log(f"starting the node: {' '.join(cmd[1:4])} ... (log: {out / 'node.log'})")
         deadline = time.monotonic() + startup_timeout
-        while node.count_subscribers(image_topic) == 0 or \
+        while not ready.is_set() or node.count_subscribers(image_topic) == 0 or \
                 node.count_publishers(f"{ns}/grasp_candidates") == 0:
             if proc.poll() is not None:
                 raise RuntimeError(f"the node exited with {proc.returncode}; see "
@@ -237,7 +249,7 @@ def run_demo(bag: Path, model: Path | None, out: Path, rate: float = 1.0,
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the node did not start in {startup_timeout:.0f} s")
             time.sleep(0.2)
-        log(f"node up; replaying {bag} at rate {rate}")
+        log(f"node ready; replaying {bag} at rate {rate}")
         player = BagPlayer(node, bag, ReplayOptions(rate=rate, start_delay=1.0),
                            log=lambda s: None)
         try:

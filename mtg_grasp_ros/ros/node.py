@@ -7,11 +7,18 @@ the one table in ``settings`` (descriptors: ``ros.params``), the camera pose fro
 only the newest frame (``ros.frame_slot``: older ones are dropped and counted), so
 subscription callbacks never block; counters live in ``ros.stats``. See the README section
 "The ROS 2 node" for topics and parameters.
+
+Ready means ready: the model is loaded and a whole frame (conversion, network at the chosen
+precision, postprocessing, projection, messages, debug drawing) has run before the node
+says so, with one log line, ``ready: true`` in /diagnostics and ``~/ready`` (std_msgs/Bool,
+transient local, so a late subscriber gets it too). The CPU thread count and the executor
+default to the measured best (:func:`default_torch_threads`, :func:`make_executor`).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections import Counter
@@ -19,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 import rclpy
 import torch
@@ -26,13 +34,18 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    Executor,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from std_msgs.msg import Float32MultiArray
+from std_msgs.msg import Bool, Float32MultiArray
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
@@ -41,6 +54,7 @@ from ..camera_pose import StaticCameraPose
 from ..detector import GraspDetector
 from ..pipeline import STAGES, FrameError, FrameResult, process_frame
 from ..preprocess import ImageError
+from ..projection import CameraModel
 from ..resources import default_model_path
 from ..settings import NODE_NAME, PARAM_NAMES, Settings
 from . import messages
@@ -50,7 +64,54 @@ from .frame_slot import Frame, FrameSlot
 from .params import declarations
 from .stats import LOG_PERIOD_S, ArrivalWatch, NodeStats
 
-__all__ = ["STAGES", "GraspDetectorNode", "main", "publishers_reliability"]
+__all__ = ["STAGES", "GraspDetectorNode", "default_torch_threads", "main", "make_executor",
+           "publishers_reliability"]
+
+#: QoS of ``~/ready``: latched, so that a subscriber that comes later still gets it.
+READY_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                       reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def default_torch_threads(cpus: int | None = None) -> int:
+    """The CPU inference threads of ``torch_threads: 0``: all cores but one (at least one),
+    which is left to the executor, DDS and the camera driver. On this project's 2-core
+    machine, shared with other work, two threads made the network from 0.5x to 5x as fast
+    as one, run to run (an OpenMP thread that loses its core stalls the other at every
+    barrier), and one thread was steady (README, "Timing").
+    """
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, cpus - 1)
+
+
+def events_executor() -> type[Executor] | None:
+    """Rclpy's EventsExecutor class where the installed rclpy has it (not Humble), else None."""
+    try:
+        from rclpy.experimental import EventsExecutor
+    except ImportError:
+        return None
+    return EventsExecutor   # type: ignore[return-value]
+
+
+def make_executor(kind: str, context: Any = None) -> tuple[Executor, str]:
+    """The executor of the ``executor`` parameter, and the name of what was made.
+
+    ``auto`` is ``multi`` with two threads: the callbacks only store messages (inference has
+    its own thread) and share the node's mutually exclusive default group, so one thread
+    serves them all; the second serves ``~/detect``, which waits for a fresh frame: on
+    ``single`` or ``events`` it would hold the only thread, no image would arrive, and the
+    call would time out. Use those only where nobody calls ~/detect.
+    ``events`` falls back to ``single`` where rclpy has no EventsExecutor (Humble).
+    """
+    if kind == "events":
+        cls = events_executor()
+        if cls is not None:
+            return cls(context=context), "events"
+        kind = "single"
+    if kind in ("multi", "auto"):
+        return MultiThreadedExecutor(num_threads=2, context=context), "multi"
+    return SingleThreadedExecutor(context=context), "single"
+
 
 #: Seconds between checks of the input publishers' QoS (qos.reliability auto).
 FOLLOW_PERIOD_S = 1.0
@@ -90,11 +151,15 @@ class GraspDetectorNode(Node):
         self._settings = Settings.from_values(values)   # a bad YAML stops start-up, named
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        if values["torch_threads"] > 0:
-            torch.set_num_threads(values["torch_threads"])
+        self.ready = False
+        t_start = time.perf_counter()
+        threads = values["torch_threads"] or default_torch_threads()
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)   # OpenCV's pre/postprocessing too: 2 threads on 2 busy
+        #                              cores made the peak search 2x slower than 1 thread
         model_path = values["model_path"] or str(default_model_path())
-        self.detector = GraspDetector(model_path, values["device"], self._settings.post)
-        self.detector.warmup()
+        self.detector = GraspDetector(model_path, values["device"], self._settings.post,
+                                      precision=values["precision"])
 
         source = values["camera_pose.source"]
         self.camera_pose: Tf2CameraPose | None = None
@@ -125,6 +190,8 @@ class GraspDetectorNode(Node):
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
         self.pub_debug = self.create_publisher(Image, "~/debug_image", 2)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.pub_ready = self.create_publisher(Bool, "~/ready", READY_QOS)
+        self.pub_ready.publish(Bool(data=False))
         self.create_service(Trigger, "~/detect", self._on_detect,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(values["diagnostics_period"], self._publish_diagnostics)
@@ -133,19 +200,46 @@ class GraspDetectorNode(Node):
 
         # the inference thread and its one-frame slot
         self.frames = FrameSlot(lambda: self._settings.mode == "continuous")
+        log = self.get_logger()
+        log.info(f"model {model_path} on {self.detector.device} at {self.detector.precision} "
+                 f"({torch.get_num_threads()} CPU threads); images via "
+                 f"{messages.IMAGE_BACKEND}; input {values['input']!r}; "
+                 f"mode {self._settings.mode!r}; depth source {self._settings.depth.kind!r}")
+        log.info(f"camera pose source: {self.pose_source_name}: "
+                 f"{self._pose_source(self._settings).describe()}")
+        self._warm_up()
         self._worker = threading.Thread(target=self._run_worker, name="grasp_inference",
                                         daemon=True)
         self._worker.start()
         # SIGINT shuts the context down: answer waiting ~/detect calls so that no executor
         # thread stays blocked in one (up to request_timeout) after that
         self.context.on_shutdown(self.frames.stop)
+        self.ready = True
+        self.pub_ready.publish(Bool(data=True))
+        log.info(f"ready: model loaded and warmed up in {time.perf_counter() - t_start:.1f} s")
 
-        log = self.get_logger()
-        log.info(f"model {model_path} on {self.detector.device} ({torch.get_num_threads()} CPU "
-                 f"threads); images via {messages.IMAGE_BACKEND}; input {values['input']!r}; "
-                 f"mode {self._settings.mode!r}; depth source {self._settings.depth.kind!r}")
-        log.info(f"camera pose source: {self.pose_source_name}: "
-                 f"{self._pose_source(self._settings).describe()}")
+    def _warm_up(self) -> None:
+        """Run the whole per-frame path on a made-up 640x480 frame, nothing published: the
+        network's first runs pick their kernels and every lazy import happens now, not on the
+        first camera frames.
+        """
+        self.detector.warmup()
+        camera = CameraModel(500.0, 500.0, 319.5, 239.5, 640, 480, "warmup_optical")
+        rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+        msg = messages.rgb_to_image_msg(rgb, "warmup_optical", Time().to_msg())
+        s = self._settings
+        pose = StaticCameraPose(s.target_frame, s.static_pose)
+        for _ in range(2):
+            try:
+                result = process_frame(decode(msg), camera, "warmup_optical", 0, self.detector,
+                                       s, pose, None, with_quality_map=True)
+            except FrameError:      # e.g. depth_source depth_topic: the network still ran
+                continue
+            messages.grasp_messages(result.poses, s.target_frame, msg.header.stamp,
+                                    with_markers=True, tool=s.tool)
+            if result.detection.quality_map is not None:
+                draw_detection(rgb, [p.pixel for p in result.poses],
+                               result.detection.quality_map, result.detection.view)
 
     # -- public state ----------------------------------------------------------------------------
 
@@ -395,7 +489,10 @@ class GraspDetectorNode(Node):
                 f"(tf.timeout too short?)"
         else:
             status.level, status.message = DiagnosticStatus.OK, "ok"
-        values = {"device": str(self.detector.device), "mode": self._settings.mode,
+        values = {"ready": str(self.ready).lower(), "device": str(self.detector.device),
+                  "precision": self.detector.precision,
+                  "torch_threads": str(torch.get_num_threads()),
+                  "mode": self._settings.mode,
                   "camera_pose_source": self.pose_source_name,
                   "tf_fallbacks": str(self.counts["tf_fallback"]),
                   "image_backend": messages.IMAGE_BACKEND}
@@ -440,7 +537,7 @@ class GraspDetectorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """``ros2 run mtg_grasp_ros grasp_detector``: spin the node on a multi-threaded executor.
+    """``ros2 run mtg_grasp_ros grasp_detector``: spin the node on the ``executor`` chosen.
 
     A start that fails (bad arguments or parameters file, missing model, bad parameter value)
     ends with one FATAL line naming the cause and exit status 1, without a traceback.
@@ -458,7 +555,12 @@ def main(args: list[str] | None = None) -> int:
         log.fatal(f"cannot start: {_one_line(exc)}")
         rclpy.try_shutdown()
         return 1
-    executor = MultiThreadedExecutor(num_threads=3)
+    executor, kind = make_executor(node.get_parameter("executor").value)
+    node.get_logger().info(f"executor: {kind}")
+    if kind == "events":
+        node.get_logger().warning("executor events: rclpy's experimental EventsExecutor ran no "
+                                  "callbacks with the rclpy this was measured with (README, "
+                                  "'Timing'); use multi if no frames arrive")
     executor.add_node(node)
     try:
         executor.spin()
