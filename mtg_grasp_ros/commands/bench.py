@@ -26,6 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
                    help="keep-up phase of this many seconds (e.g. 600), resident memory "
                    "sampled every twentieth of it; replaces --duration")
+    p.add_argument("--camera-qos", default="reliable", choices=("reliable", "best_effort"),
+                   help="reliability of the camera's publishers (most drivers: reliable); the "
+                        "node follows it (qos.reliability auto). Large best-effort images are "
+                        "mostly lost between processes by the default DDS transport")
     p.add_argument("--camera-only", action="store_true", help=argparse.SUPPRESS)
 
 

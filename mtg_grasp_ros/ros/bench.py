@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -101,10 +101,18 @@ def _camera(width: int, height: int) -> CameraModel:
     return CameraModel(f, f, (width - 1) / 2, (height - 1) / 2, width, height, "camera_optical")
 
 
+def _camera_reliability(name: str) -> Any:
+    """``--camera-qos``: the reliability the camera publishes with (the node follows it)."""
+    from rclpy.qos import ReliabilityPolicy
+
+    return {"reliable": ReliabilityPolicy.RELIABLE,
+            "best_effort": ReliabilityPolicy.BEST_EFFORT}[name]
+
+
 def run_camera(args: argparse.Namespace) -> int:
     """A camera driver stand-in: publish the scene at ``--rate`` Hz for ``--duration`` s."""
     import rclpy
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.qos import QoSProfile
     from sensor_msgs.msg import CameraInfo, Image
 
     from . import messages
@@ -114,7 +122,7 @@ def run_camera(args: argparse.Namespace) -> int:
     rgb, camera = _scene(args.width, args.height), _camera(args.width, args.height)
     msg = messages.rgb_to_image_msg(rgb, "camera_optical", node.get_clock().now().to_msg())
     info = messages.camera_info_msg(camera, msg.header.stamp)
-    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+    qos = QoSProfile(depth=5, reliability=_camera_reliability(args.camera_qos))
     pub_image = node.create_publisher(Image, "image", qos)
     pub_info = node.create_publisher(CameraInfo, "camera_info", qos)
     deadline = time.monotonic() + 30
@@ -161,7 +169,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.qos import QoSProfile
     from rclpy.time import Time
     from sensor_msgs.msg import CameraInfo, Image
 
@@ -180,7 +188,7 @@ def run_bench(args: argparse.Namespace) -> int:
     node = GraspDetectorNode(context=ctx, parameter_overrides=[
         Parameter(k, value=v) for k, v in params.items()])
     driver = rclpy.create_node("grasp_bench_driver", context=ctx)
-    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+    qos = QoSProfile(depth=5, reliability=_camera_reliability(args.camera_qos))
     pub_image = driver.create_publisher(Image, "image", qos)
     pub_info = driver.create_publisher(CameraInfo, "camera_info", qos)
     received: dict[tuple[int, int], float] = {}
@@ -269,7 +277,8 @@ def run_bench(args: argparse.Namespace) -> int:
     sampler.start()
     camera_cmd = [sys.executable, "-m", "mtg_grasp_ros.cli", "bench", "--camera-only",
                   "--width", str(args.width), "--height", str(args.height),
-                  "--rate", str(args.rate), "--duration", str(duration)]
+                  "--rate", str(args.rate), "--duration", str(duration),
+                  "--camera-qos", args.camera_qos]
     cam = subprocess.run(camera_cmd, capture_output=True, text=True, timeout=duration + 120)
     time.sleep(0.5)
     stop_sampling.set()
@@ -315,6 +324,7 @@ def run_bench(args: argparse.Namespace) -> int:
               "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
               "load_average": [round(x, 2) for x in os.getloadavg()],
               "image": f"{args.width}x{args.height} rgb8", "image_backend": messages.IMAGE_BACKEND,
+              "camera_qos": args.camera_qos,
               "ratios": ratios, "bare_detector": bare, "latency": latency, "keep_up": keepup}
     for e in (executor, driver_executor):
         e.shutdown(timeout_sec=5.0)
