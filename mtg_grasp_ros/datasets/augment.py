@@ -154,7 +154,8 @@ def paste_clutter(image: np.ndarray, q: np.ndarray, rng: np.random.Generator,
     ``q`` is the grasp-quality target (H, W); a shape is kept only when it stays clear of
     every labelled grasp by 8% of the image side, so labels stay true. Shapes: a bar entering
     from the border (post, cable, robot link), a box corner, or the region beyond a straight
-    edge (the end of the table, a floor), each flat-shaded with a little gradient and noise.
+    edge (the end of the table, a floor), flat or textured (``synth.world.texture_image``), with
+    a little gradient and noise.
     """
     h, w = image.shape[:2]
     keep_out = cv2.dilate((q > 0).astype(np.uint8), np.ones((3, 3), np.uint8),
@@ -192,6 +193,15 @@ def paste_clutter(image: np.ndarray, q: np.ndarray, rng: np.random.Generator,
             continue
         colour = _clutter_colour(rng, out)
         grad = np.linspace(1 - rng.uniform(0, 0.2), 1 + rng.uniform(0, 0.2), w, dtype=np.float32)
-        fill = colour[None, None, :] * grad[None, :, None] + rng.normal(0, 4, (h, w, 1))
+        if rng.random() < 0.5:               # textured: wood, tiles, carpet, noise, stripes
+            from ..synth.world import TEXTURES, texture_image
+
+            r, g, b = (float(c) / 255 for c in colour)
+            tex = texture_image(str(rng.choice(TEXTURES)), int(rng.integers(2**31)),
+                                (r, g, b), 128)
+            colour = cv2.resize(tex, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        else:
+            colour = np.broadcast_to(colour[None, None, :], (h, w, 3))
+        fill = colour * grad[None, :, None] + rng.normal(0, 4, (h, w, 1))
         out[shape] = fill[shape]
     return np.clip(out, 0, 255).astype(np.uint8)
