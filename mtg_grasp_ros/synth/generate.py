@@ -88,15 +88,35 @@ def _client() -> int:
     return _CLIENT
 
 
+def _staging(cfg: GenerateConfig, index: int) -> tuple[str, Path]:
+    """The directory name of scene ``index`` and an empty staging folder for it, private to
+    this process, so a killed run never leaves a half-written scene under its real name.
+    """
+    name = object_name(cfg.seed, index)
+    tmp = Path(cfg.out) / f".tmp-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return name, tmp
+
+
+def _commit(cfg: GenerateConfig, tmp: Path, record: dict, start: float) -> dict:
+    """Mark the staged scene complete and move it under its name; the record plus
+    ``seconds``.
+    """
+    (tmp / MARKER).write_text(json.dumps(record, indent=1))
+    final = Path(cfg.out) / record["name"]
+    shutil.rmtree(final, ignore_errors=True)        # an incomplete leftover, if any
+    os.rename(tmp, final)
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
 def generate_object(cfg: GenerateConfig, index: int) -> dict:
     """Make, label and write all views of one object; returns its record plus ``seconds``."""
     if cfg.scene == "world":
         return generate_world(cfg, index)
     start = time.perf_counter()
-    out, name = Path(cfg.out), object_name(cfg.seed, index)
-    tmp = out / f".tmp-{name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    name, tmp = _staging(cfg, index)
     client = _client()
     rng = np.random.default_rng([cfg.seed, index])
     views: list[dict] = []
@@ -125,12 +145,7 @@ def generate_object(cfg: GenerateConfig, index: int) -> dict:
                       "verify_trials": trials, "verify_held": held})
     record = {"name": name, "index": index, "seed": cfg.seed, "size": cfg.size,
               "object": asdict(obj), "views": views}
-    (tmp / MARKER).write_text(json.dumps(record, indent=1))
-    final = out / name
-    shutil.rmtree(final, ignore_errors=True)        # an incomplete leftover, if any
-    os.rename(tmp, final)
-    record["seconds"] = time.perf_counter() - start
-    return record
+    return _commit(cfg, tmp, record, start)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -154,10 +169,7 @@ def generate_world(cfg: GenerateConfig, index: int) -> dict:
     from .world import build_world, render_world, sample_world
 
     start = time.perf_counter()
-    out, name = Path(cfg.out), object_name(cfg.seed, index)
-    tmp = out / f".tmp-{name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    name, tmp = _staging(cfg, index)
     client = _client()
     rng = np.random.default_rng([cfg.seed, index])
     views: list[dict] = []
@@ -185,12 +197,7 @@ def generate_world(cfg: GenerateConfig, index: int) -> dict:
                       "verify_trials": 0, "verify_held": 0})
     record = {"name": name, "index": index, "seed": cfg.seed, "size": cfg.size,
               "scene": "world", "views": views}
-    (tmp / MARKER).write_text(json.dumps(record, indent=1))
-    final = out / name
-    shutil.rmtree(final, ignore_errors=True)
-    os.rename(tmp, final)
-    record["seconds"] = time.perf_counter() - start
-    return record
+    return _commit(cfg, tmp, record, start)
 
 
 def _work(job: tuple[GenerateConfig, int]) -> dict:
