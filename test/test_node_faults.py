@@ -351,3 +351,26 @@ def test_a_failed_start_is_one_fatal_line_and_exit_1(tmp_path, case):
     assert "Traceback" not in err and "Traceback" not in out, err
     fatal = [line for line in err.splitlines() if "[FATAL]" in line]
     assert len(fatal) == 1 and "cannot start" in fatal[0] and expect in fatal[0], err
+
+
+def test_auto_reliability_switch_loses_and_repeats_no_frame(model):
+    """The switch to reliable is make-before-break: frames sent across it arrive once each."""
+    from rclpy.qos import ReliabilityPolicy
+
+    g = Graph(model, qos__reliability="auto", top_k=1)
+    try:
+        g.send_info()
+        assert g.node.input_reliability("image") == ReliabilityPolicy.BEST_EFFORT
+        before = g.node.counts["received"]
+        rgb = np.zeros((48, 64, 3), np.uint8)
+        sent, end = 0, time.monotonic() + 4.0       # four follow periods: the switch is inside
+        while time.monotonic() < end:
+            g.send_image(messages.rgb_to_image_msg(rgb, "camera_optical", g.next_stamp()))
+            sent += 1
+            time.sleep(0.02)
+        assert g.node.input_reliability("image") == ReliabilityPolicy.RELIABLE
+        assert g.wait(lambda: g.node.counts["received"] - before >= sent, timeout=5)
+        time.sleep(0.3)                              # a late duplicate would show here
+        assert g.node.counts["received"] - before == sent
+    finally:
+        g.close()

@@ -21,7 +21,7 @@ import math
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +126,7 @@ class _Input:
     callback: Callable[[Any], None]
     sub: Any = None
     reliability: ReliabilityPolicy = ReliabilityPolicy.BEST_EFFORT
+    retiring: Any = None        # the previous subscription, kept until the new one has matched
 
 
 def publishers_reliability(node: Node, topic: str) -> ReliabilityPolicy | None:
@@ -177,6 +178,9 @@ class GraspDetectorNode(Node):
         for inp in self._inputs:
             self._subscribe(inp, self._policy_for(inp.topic))
         self.image_watch = ArrivalWatch()       # publishers matched but no image arriving
+        self._recent_lock = threading.Lock()    # frames seen while subscriptions overlap
+        self._recent: deque[tuple[int, int, str]] = deque(maxlen=16)
+        self._dedupe_until = -math.inf
         self._stall_logged_at = -math.inf
         self.camera_info: CameraInfo | None = None    #: the latest CameraInfo received
         self.depth_msg: Image | None = None           #: the latest depth image received
@@ -301,12 +305,19 @@ class GraspDetectorNode(Node):
         frames from a reliable camera are not dropped by a best-effort subscription.
         """
         for inp in self._inputs:
+            if inp.retiring is not None:    # the new subscription has had a period to match
+                self.destroy_subscription(inp.retiring)
+                inp.retiring = None
             want = publishers_reliability(self, inp.sub.topic_name)
             if want is None or want == inp.reliability:
                 continue
-            self.destroy_subscription(inp.sub)
+            # make before break: the old subscription keeps delivering until the next period,
+            # so no frame is lost while the new one matches; _on_image drops the duplicates
+            inp.retiring = inp.sub
             self._subscribe(inp, want)
             if inp.callback == self._on_image:
+                with self._recent_lock:
+                    self._dedupe_until = time.monotonic() + 2 * FOLLOW_PERIOD_S
                 self.image_watch.restart()
             self.get_logger().info(f"qos.reliability auto: {inp.sub.topic_name} now "
                                    f"{want.name.lower()}, as its publishers offer")
@@ -332,10 +343,25 @@ class GraspDetectorNode(Node):
     # -- callbacks (never block) ---------------------------------------------------------------
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
+        if self._duplicate(msg):
+            return
         self.image_watch.arrived()
         self.stats.count("received")
         if self.frames.put(msg):
             self.stats.count("dropped")
+
+    def _duplicate(self, msg: Image | CompressedImage) -> bool:
+        """While two subscriptions overlap (a reliability switch), whether this frame already
+        came through the other one (same stamp and frame).
+        """
+        with self._recent_lock:
+            if time.monotonic() >= self._dedupe_until:
+                return False
+            key = (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id)
+            if key in self._recent:
+                return True
+            self._recent.append(key)
+            return False
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.camera_info = msg
