@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -232,8 +233,18 @@ class BagPlayer:
         """Ask :meth:`play` (running in another thread) to return after the current message."""
         self._stop.set()
 
-    def close(self) -> None:
-        """Destroy the publishers."""
+    def close(self, ack_timeout: float = 2.0) -> None:
+        """Destroy the publishers once their reliable subscribers have acknowledged what was
+        sent (at most ``ack_timeout`` s in all), so the bag's last messages are not lost when
+        the process ends right after playing.
+        """
+        deadline = time.monotonic() + ack_timeout
+        publishers = [pub for pub, _, _ in self._pubs.values()]
+        if self._clock is not None:
+            publishers.append(self._clock[0])
+        for pub in publishers:
+            left = max(0.0, deadline - time.monotonic())
+            pub.wait_for_all_acked(Duration(seconds=left))
         for pub, _, _ in self._pubs.values():
             self.node.destroy_publisher(pub)
         self.reader.close()
