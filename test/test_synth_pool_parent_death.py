@@ -46,6 +46,27 @@ def _is_pool_worker(pid: int) -> bool:
         return False
 
 
+def _kill_and_expect_workers_gone(parent: subprocess.Popen, workers: list[int],
+                                  poll: float) -> None:
+    """SIGKILL the parent; every worker must be gone within 3 s."""
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 3
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(poll)
+    assert not [p for p in workers if _alive(p)], "pool workers outlived the killed parent"
+
+
+def _clean_up(parent: subprocess.Popen, workers: list[int]) -> None:
+    """End what a failed test left: the parent, and only the workers this test started."""
+    if parent.poll() is None:
+        parent.kill()
+        parent.wait()
+    for p in workers:
+        if _alive(p):
+            os.kill(p, signal.SIGKILL)
+
+
 POOL_SCRIPT = """
 import multiprocessing, os, sys, time
 from mtg_grasp_ros.synth import generate as gen
@@ -66,19 +87,9 @@ def test_pool_initializer_ends_workers_in_the_middle_of_a_job():
         assert len(workers) == 2
         time.sleep(3)                               # started, initialised, sleeping in a job
         assert all(_alive(p) for p in workers)
-        os.kill(parent.pid, signal.SIGKILL)
-        parent.wait()
-        deadline = time.monotonic() + 3
-        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not [p for p in workers if _alive(p)], "pool workers outlived the killed parent"
+        _kill_and_expect_workers_gone(parent, workers, poll=0.05)
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        for p in workers:                           # only the workers this test started
-            if _alive(p):
-                os.kill(p, signal.SIGKILL)
+        _clean_up(parent, workers)
 
 
 def test_workers_exit_when_generate_is_killed(tmp_path):
@@ -98,24 +109,14 @@ def test_workers_exit_when_generate_is_killed(tmp_path):
             time.sleep(0.1)
         else:
             pytest.fail("generate's pool workers never started writing")
-        os.kill(parent.pid, signal.SIGKILL)
-        parent.wait()
         # One object takes ~10 s here: a worker still alive after 3 s kept on working.
-        deadline = time.monotonic() + 3
-        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [p for p in workers if _alive(p)], "pool workers outlived the killed parent"
+        _kill_and_expect_workers_gone(parent, workers, poll=0.1)
         # Nothing writes any more: the output stays as the kill left it.
         before = sorted(str(p) for p in out.rglob("*"))
         time.sleep(2)
         assert sorted(str(p) for p in out.rglob("*")) == before
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        for p in workers:                           # only the workers this test started
-            if _alive(p):
-                os.kill(p, signal.SIGKILL)
+        _clean_up(parent, workers)
 
 
 def test_orphaned_worker_takes_no_further_job(tmp_path):
