@@ -207,11 +207,12 @@ def check_value(name: str, value: Any) -> Any:
     return value
 
 
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_params(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A params file's nested ``ros__parameters`` as dotted names (``qos.depth``)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         if isinstance(v, Mapping):
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flatten_params(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
@@ -249,7 +250,7 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
         section = doc[key]
         if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
             raise ValueError(f"{path}: {key}: expected a 'ros__parameters' mapping")
-        for name, value in _flatten(section["ros__parameters"]).items():
+        for name, value in flatten_params(section["ros__parameters"]).items():
             if name == "use_sim_time" or name.startswith("qos_overrides."):
                 continue           # rclpy's own parameters, which every node has
             try:

@@ -28,7 +28,7 @@ from std_srvs.srv import Trigger
 
 from mtg_grasp_ros.ros import messages
 from mtg_grasp_ros.ros.node import GraspDetectorNode
-from mtg_grasp_ros.settings import PARAMS
+from mtg_grasp_ros.settings import PARAMS, flatten_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -173,20 +173,10 @@ def test_executable_runs_as_a_process_and_stops_cleanly(model):
 
 # --- launch file and YAML --------------------------------------------------------------------
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _yaml_params() -> dict:
     doc = yaml.safe_load((REPO / "config" / "grasp_detector.yaml").read_text())
     assert list(doc) == ["/**/grasp_detector"]      # any namespace
-    return _flatten(doc["/**/grasp_detector"]["ros__parameters"])
+    return flatten_params(doc["/**/grasp_detector"]["ros__parameters"])
 
 
 def _launch_parameter_names() -> set[str]:
