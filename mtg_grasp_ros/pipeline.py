@@ -98,7 +98,7 @@ def process_frame(rgb: np.ndarray, camera: CameraModel, camera_frame: str, stamp
     roi, located = settings.roi, None
     if settings.workspace is not None:     # the camera pose first: it decides the ROI
         located = _locate_camera(camera_frame, stamp_ns, settings, poses)
-        roi = _workspace_roi(camera, settings, *located)
+        roi = _workspace_roi(camera, settings, located[0], located[1])
     try:
         det = detector.detect(rgb, post=settings.post, roi=roi,
                               with_quality_map=with_quality_map)
@@ -155,7 +155,7 @@ def _locate_camera(camera_frame: str, stamp_ns: int, s: Settings,
 
 
 def _workspace_roi(camera: CameraModel, s: Settings, to_target: Transform,
-                   source: DepthSource, _name: str = "") -> tuple[int, int, int, int]:
+                   source: DepthSource) -> tuple[int, int, int, int]:
     """The image ROI of the workspace rectangle (support plane, target_frame) this frame."""
     assert s.workspace is not None
     plane_in_target = source.plane.in_frame(to_target.inverse())
