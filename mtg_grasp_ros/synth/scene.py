@@ -31,6 +31,12 @@ Quaternion = tuple[float, float, float, float]     # x, y, z, w
 TABLE_HALF_SIDE = 0.6
 
 
+#: Thin long objects built from primitives (``model`` names, not pybullet_data paths): pens,
+#: markers, cutlery, tool and brush handles. The random URDFs are blobs, while real tables
+#: are full of sticks; whole-frame Cornell photographs of pens were missed (issue 12).
+STICKS = ("stick/cylinder", "stick/capsule", "stick/flat", "stick/handle")
+
+
 def model_catalogue() -> list[str]:
     """Model paths relative to ``pybullet_data``: the random URDFs, then the named ones."""
     return [f"random_urdfs/{i:03d}/{i:03d}.urdf" for i in range(1000)] + list(NAMED_MODELS)
@@ -45,6 +51,7 @@ class ObjectSpec:
     rgba: tuple[float, float, float, float]
     texture_seed: int | None        # None: plain colour
     friction: float = 1.0
+    aspect: float = 0.0             # sticks (STICKS): thickness / length
 
 
 @dataclass(frozen=True)
@@ -100,12 +107,32 @@ def random_unit_quaternion(rng: np.random.Generator) -> tuple[float, float, floa
     return (float(q[0]), float(q[1]), float(q[2]), float(q[3]))
 
 
+def _pale(rng: np.random.Generator) -> np.ndarray:
+    """A light, low-saturation colour: white and pastel objects on light tables."""
+    return np.clip(rng.uniform(0.72, 0.97) + rng.normal(0, 0.06, 3), 0.0, 1.0)
+
+
 def sample_object(rng: np.random.Generator, catalogue: list[str] | None = None,
-                  size_range: tuple[float, float] = (0.05, 0.15)) -> ObjectSpec:
-    """A random model, size and appearance (colour, and a texture half of the time)."""
+                  size_range: tuple[float, float] = (0.05, 0.15),
+                  sticks: float = 0.0, pale: float = 0.0) -> ObjectSpec:
+    """A random model, size and appearance (colour, and a texture half of the time).
+
+    With probability ``sticks`` a thin long object (:data:`STICKS`, 8-20 cm, thickness 1/20
+    to 1/6 of its length) instead of a catalogue model; with probability ``pale`` a light,
+    barely saturated colour. Both at 0 draw exactly what earlier versions drew.
+    """
+    if sticks > 0.0 and rng.random() < sticks:
+        model = str(rng.choice(STICKS))
+        length = float(rng.uniform(max(0.08, size_range[0]), max(0.2, size_range[1])))
+        rgb = _pale(rng) if pale > 0.0 and rng.random() < pale else rng.uniform(0.05, 0.95, 3)
+        tex = int(rng.integers(2**31)) if rng.random() < 0.3 else None
+        return ObjectSpec(model, length, (float(rgb[0]), float(rgb[1]), float(rgb[2]), 1.0),
+                          tex, aspect=float(rng.uniform(1 / 20, 1 / 6)))
     catalogue = catalogue or model_catalogue()
     model = catalogue[int(rng.integers(len(catalogue)))]
     rgb = rng.uniform(0.05, 0.95, size=3)
+    if pale > 0.0 and rng.random() < pale:
+        rgb = _pale(rng)
     tex = int(rng.integers(2**31)) if rng.random() < 0.5 else None
     return ObjectSpec(model, float(rng.uniform(*size_range)),
                       (float(rgb[0]), float(rgb[1]), float(rgb[2]), 1.0), tex)
@@ -180,16 +207,61 @@ def connect() -> int:
     return p.connect(p.DIRECT)
 
 
+def _stick(client: int, spec: ObjectSpec, position: list[float],
+           quaternion: tuple[float, float, float, float]) -> int:
+    """A :data:`STICKS` body along x: ``spec.size`` long, ``spec.aspect * size`` thick.
+
+    ``stick/handle`` is a thin shaft with a handle twice as thick on 35-45% of its length
+    (screwdriver, toothbrush, spoon); ``stick/flat`` a thin bar (ruler, knife).
+    """
+    length, thick = spec.size, max(0.004, spec.aspect * spec.size)
+    kind = spec.model.split("/", 1)[1]
+    if kind == "handle":
+        grip = length * (0.35 + 0.1 * (spec.aspect * 6 % 1))   # deterministic in the spec
+        parts = [(p.GEOM_BOX, [grip / 2, thick, thick * 0.8], [-(length - grip) / 2, 0, 0]),
+                 (p.GEOM_BOX, [(length - grip) / 2, thick / 3, thick / 4],
+                  [grip / 2, 0, -thick * 0.55])]
+        col = p.createCollisionShapeArray(
+            [t for t, _, _ in parts], halfExtents=[h for _, h, _ in parts],
+            collisionFramePositions=[f for _, _, f in parts], physicsClientId=client)
+        vis = p.createVisualShapeArray(
+            [t for t, _, _ in parts], halfExtents=[h for _, h, _ in parts],
+            visualFramePositions=[f for _, _, f in parts], physicsClientId=client)
+    else:
+        turn = p.getQuaternionFromEuler([0.0, math.pi / 2, 0.0])   # primitives' axis is z
+        if kind == "flat":
+            he = [length / 2, thick / 2, max(0.005, thick / 4)]
+            col = p.createCollisionShape(p.GEOM_BOX, halfExtents=he, physicsClientId=client)
+            vis = p.createVisualShape(p.GEOM_BOX, halfExtents=he, physicsClientId=client)
+        else:
+            shape = p.GEOM_CYLINDER if kind == "cylinder" else p.GEOM_CAPSULE
+            core = length - (thick if kind == "capsule" else 0.0)
+            col = p.createCollisionShape(shape, radius=thick / 2, height=core,
+                                         collisionFrameOrientation=turn,
+                                         physicsClientId=client)
+            vis = p.createVisualShape(shape, radius=thick / 2, length=core,
+                                      visualFrameOrientation=turn, physicsClientId=client)
+    body = p.createMultiBody(0.05, col, vis, basePosition=position,
+                             baseOrientation=quaternion, physicsClientId=client)
+    # round sticks roll off the support without some rolling resistance
+    p.changeDynamics(body, -1, rollingFriction=0.002, spinningFriction=0.002,
+                     angularDamping=0.5, physicsClientId=client)
+    return body
+
+
 def _load_object(client: int, spec: ObjectSpec, xy: tuple[float, float],
                  quaternion: tuple[float, float, float, float]) -> int:
     """Load ``spec`` scaled to its size, resting just above the table at ``xy``."""
-    path = str(Path(pybullet_data.getDataPath()) / spec.model)
-    probe = p.loadURDF(path, physicsClientId=client)
-    lo, hi = p.getAABB(probe, physicsClientId=client)
-    p.removeBody(probe, physicsClientId=client)
-    scale = spec.size / max(1e-6, float(max(np.subtract(hi, lo))))
-    body = p.loadURDF(path, [xy[0], xy[1], 0.5], quaternion, globalScaling=scale,
-                      physicsClientId=client)
+    if spec.model.startswith("stick/"):
+        body = _stick(client, spec, [xy[0], xy[1], 0.5], quaternion)
+    else:
+        path = str(Path(pybullet_data.getDataPath()) / spec.model)
+        probe = p.loadURDF(path, physicsClientId=client)
+        lo, hi = p.getAABB(probe, physicsClientId=client)
+        p.removeBody(probe, physicsClientId=client)
+        scale = spec.size / max(1e-6, float(max(np.subtract(hi, lo))))
+        body = p.loadURDF(path, [xy[0], xy[1], 0.5], quaternion, globalScaling=scale,
+                          physicsClientId=client)
     lo, _ = p.getAABB(body, physicsClientId=client)
     pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=client)
     p.resetBasePositionAndOrientation(body, [pos[0], pos[1], pos[2] - lo[2] + 0.005], orn,

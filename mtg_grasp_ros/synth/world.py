@@ -10,9 +10,12 @@ puts its best grasp on those (measured on Cornell: README, "Synthetic data"). He
 * **support**: a box (board on a floor, or a table top) of random size, colour and texture,
   top at z = 0, placed so that its edges fall inside the view in most images;
 * **beyond it** (never labelled): a floor below (wood, tiles, carpet, concrete textures), an
-  optional wall, boxes, posts, a robot-base cylinder, cables (chains of thin capsules);
-* **graspable objects**: 1-4 from the catalogue, 3-15 cm, dropped and settled on the support,
-  **each labelled** (antipodal labeller per object); the mask is their union;
+  optional wall, boxes, furniture beside a dark opening (a shelf, the slot between two
+  boxes), posts, a robot-base cylinder, cables (chains of thin capsules);
+* **graspable objects**: 1-4 from the catalogue, 3-15 cm, or thin long sticks (pens,
+  cutlery, tool handles, 8-20 cm, :data:`STICK_SHARE`), a quarter of them white or pastel,
+  dropped and settled on the support, **each labelled** (antipodal labeller per object); the
+  mask is their union;
 * **camera**: top-down to oblique (tilt up to about 25 deg), any yaw, the view's side on the
   support 0.25-1.1 m, so objects span about 5-60% of the image;
 * **light**: TinyRenderer light direction, colour, strength; soft image-space shadows cast
@@ -50,6 +53,11 @@ from .scene import (
     sample_object,
     settle,
 )
+
+#: Shares of thin long objects (pens, cutlery, tools) and of white or pastel objects in a
+#: world scene: both are common on real tables and were missed on Cornell (issue 12).
+STICK_SHARE = 0.3
+PALE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -134,8 +142,11 @@ TEXTURES = ("noise", "wood", "tiles", "carpet", "stripes")
 
 
 def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
-                 max_objects: int = 4) -> WorldSpec:
-    """Draw one scene (see the module docstring for the ranges)."""
+                 max_objects: int = 4, sticks: float = STICK_SHARE,
+                 pale: float = PALE_SHARE) -> WorldSpec:
+    """Draw one scene (see the module docstring for the ranges); ``sticks`` and ``pale`` are
+    the shares of thin long and of light-coloured objects (:func:`.scene.sample_object`).
+    """
     catalogue = catalogue or model_catalogue()
     # support: a board on the floor (Cornell) or a table (floor far below)
     on_floor = rng.random() < 0.5
@@ -197,6 +208,26 @@ def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
         h = float(rng.uniform(0.2, 0.5))
         clutter.append(Block("cylinder", (r, 0.0, h / 2), (x, y, floor_z + h / 2),
                              (0.0, 0.0, 0.0, 1.0), _rgb(rng, rng.random() < 0.5)))
+    if rng.random() < 0.35:                         # furniture with a dark gap
+        # a light cabinet or box beside a dark opening (a shelf's inside, the shadowed slot
+        # between two boxes): the dark-between-bright corner of Cornell's photographs
+        he_a = cast(tuple[float, float, float],
+                    tuple(float(v) for v in rng.uniform([0.08, 0.05, 0.1], [0.3, 0.2, 0.4])))
+        he_b = (he_a[0], float(rng.uniform(0.02, 0.12)), he_a[2] * float(rng.uniform(0.6, 1.0)))
+        x, y = outside(max(he_a[0], he_a[1] + 2 * he_b[1]))
+        yaw = float(rng.uniform(-math.pi, math.pi))
+        q = (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2))
+        step = he_a[1] + he_b[1] + float(rng.uniform(0.0, 0.03))
+        dark = float(rng.uniform(0.03, 0.3))
+        clutter.append(Block("box", he_a, (x, y, floor_z + he_a[2]), q, _rgb(rng, True),
+                             int(rng.integers(2**31)) if rng.random() < 0.3 else None))
+        clutter.append(Block("box", he_b, (x - math.sin(yaw) * step, y + math.cos(yaw) * step,
+                                           floor_z + he_b[2]), q,
+                             cast(tuple[float, float, float], tuple(
+                                 float(v) for v in np.clip(dark * rng.uniform(0.7, 1.3, 3),
+                                                           0, 1))),
+                             int(rng.integers(2**31)) if rng.random() < 0.5 else None,
+                             str(rng.choice(["noise", "wood"]))))
     if rng.random() < 0.25:                         # a wall beyond one edge
         d = float(sx + rng.uniform(0.1, 0.6))
         clutter.append(Block("box", (0.02, 4.0, 1.0), (d, 0.0, floor_z + 1.0),
@@ -206,7 +237,7 @@ def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
     spread = min(float(sx), float(sy)) * 0.6
     objects = []
     for _ in range(n_obj):
-        spec = sample_object(rng, catalogue, (0.03, 0.15))
+        spec = sample_object(rng, catalogue, (0.03, 0.15), sticks, pale)
         xy = cast(tuple[float, float], tuple(float(v) for v in rng.uniform(-spread, spread, 2)))
         objects.append((spec, xy, random_unit_quaternion(rng)))
 
