@@ -308,15 +308,27 @@ def build_world(client: int, spec: WorldSpec) -> World:
     clutter = [_make_block(client, b) for b in spec.clutter]
     objects = [_load_object(client, s, xy, q) for s, xy, q in spec.objects]
     settle(client, objects)
-    # objects that rolled off the support are not graspable targets any more
-    keep = []
-    for body in objects:
-        lo, _ = p.getAABB(body, physicsClientId=client)
-        pos, _ = p.getBasePositionAndOrientation(body, physicsClientId=client)
-        if lo[2] > -0.01 and abs(pos[0]) < spec.support.half_extents[0] \
-                and abs(pos[1]) < spec.support.half_extents[1]:
-            keep.append(body)
-    return World(client, support, floor, clutter, keep)
+    return World(client, support, floor, clutter, on_support(client, support, objects))
+
+
+def on_support(client: int, support: int, objects: list[int]) -> list[int]:
+    """The objects resting on the support, directly or on another object that does.
+
+    Objects that rolled off are not graspable targets any more. Contacts decide, not
+    bounding boxes: pybullet's AABB of a concave model reaches centimetres below its lowest
+    point, so a bounding-box test dropped about a third of the objects lying on the support
+    (their pixels then taught "background").
+    """
+    resting = {b for b in objects if p.getContactPoints(b, support, physicsClientId=client)}
+    grew = True
+    while grew:
+        grew = False
+        for b in objects:
+            if b not in resting and any(p.getContactPoints(b, r, physicsClientId=client)
+                                        for r in resting):
+                resting.add(b)
+                grew = True
+    return [b for b in objects if b in resting]
 
 
 def world_camera(spec: WorldSpec, size: int) -> tuple[Intrinsics, np.ndarray]:
