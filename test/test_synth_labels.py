@@ -93,4 +93,5 @@ def test_sample_object_without_sticks_draws_as_before():
     b = sc.sample_object(np.random.default_rng(4), sticks=0.0, pale=0.0)
     assert a == b and not a.model.startswith("stick/")
     many = [sc.sample_object(np.random.default_rng(s), sticks=1.0) for s in range(20)]
-    assert all(o.model in sc.STICKS and 1 / 20 <= o.aspect <= 1 / 6 for o in many)
+    assert all(o.model in sc.STICKS and 1 / 20 <= o.aspect <= 1 / 5 and 0.04 <= o.size <= 0.2
+               for o in many)

@@ -35,6 +35,9 @@ TABLE_HALF_SIDE = 0.6
 #: markers, cutlery, tool and brush handles. The random URDFs are blobs, while real tables
 #: are full of sticks; whole-frame Cornell photographs of pens were missed (issue 12).
 STICKS = ("stick/cylinder", "stick/capsule", "stick/flat", "stick/handle")
+#: Thinner sticks get no labels from a 2F-85-like gripper (4 mm lowest fingertip height):
+#: they would be taught as objects nobody can grasp.
+STICK_MIN_THICKNESS = 0.007
 
 
 def model_catalogue() -> list[str]:
@@ -117,17 +120,18 @@ def sample_object(rng: np.random.Generator, catalogue: list[str] | None = None,
                   sticks: float = 0.0, pale: float = 0.0) -> ObjectSpec:
     """A random model, size and appearance (colour, and a texture half of the time).
 
-    With probability ``sticks`` a thin long object (:data:`STICKS`, 8-20 cm, thickness 1/20
-    to 1/6 of its length) instead of a catalogue model; with probability ``pale`` a light,
+    With probability ``sticks`` a thin long object (:data:`STICKS`, 4-20 cm, thickness 1/20
+    to 1/5 of its length but at least 7 mm, so the labeller's fingers can hold it) instead
+    of a catalogue model; with probability ``pale`` a light,
     barely saturated colour. Both at 0 draw exactly what earlier versions drew.
     """
     if sticks > 0.0 and rng.random() < sticks:
         model = str(rng.choice(STICKS))
-        length = float(rng.uniform(max(0.08, size_range[0]), max(0.2, size_range[1])))
+        length = float(rng.uniform(0.04, max(0.2, size_range[1])))
         rgb = _pale(rng) if pale > 0.0 and rng.random() < pale else rng.uniform(0.05, 0.95, 3)
         tex = int(rng.integers(2**31)) if rng.random() < 0.3 else None
         return ObjectSpec(model, length, (float(rgb[0]), float(rgb[1]), float(rgb[2]), 1.0),
-                          tex, aspect=float(rng.uniform(1 / 20, 1 / 6)))
+                          tex, aspect=float(rng.uniform(1 / 20, 1 / 5)))
     catalogue = catalogue or model_catalogue()
     model = catalogue[int(rng.integers(len(catalogue)))]
     rgb = rng.uniform(0.05, 0.95, size=3)
@@ -214,7 +218,7 @@ def _stick(client: int, spec: ObjectSpec, position: list[float],
     ``stick/handle`` is a thin shaft with a handle twice as thick on 35-45% of its length
     (screwdriver, toothbrush, spoon); ``stick/flat`` a thin bar (ruler, knife).
     """
-    length, thick = spec.size, max(0.004, spec.aspect * spec.size)
+    length, thick = spec.size, max(STICK_MIN_THICKNESS, spec.aspect * spec.size)
     kind = spec.model.split("/", 1)[1]
     if kind == "handle":
         grip = length * (0.35 + 0.1 * (spec.aspect * 6 % 1))   # deterministic in the spec

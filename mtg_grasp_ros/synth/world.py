@@ -13,7 +13,7 @@ puts its best grasp on those (measured on Cornell: README, "Synthetic data"). He
   optional wall, boxes, furniture beside a dark opening (a shelf, the slot between two
   boxes), posts, a robot-base cylinder, cables (chains of thin capsules);
 * **graspable objects**: 1-4 from the catalogue, 3-15 cm, or thin long sticks (pens,
-  cutlery, tool handles, 8-20 cm, :data:`STICK_SHARE`), a quarter of them white or pastel,
+  cutlery, tool handles, 4-20 cm, :data:`STICK_SHARE`), a quarter of them white or pastel,
   dropped and settled on the support, **each labelled** (antipodal labeller per object); the
   mask is their union;
 * **camera**: top-down to oblique (tilt up to about 25 deg), any yaw, the view's side on the
