@@ -11,6 +11,7 @@ wrap gives the right answer.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -153,17 +154,28 @@ def _smoothed_at(maps: torch.Tensor, sigmas: list[float], idx: torch.Tensor) -> 
     return torch.einsum("bkijc,ci,cj->bkc", windows, kernels, kernels)   # (B, k, C)
 
 
-def _smoothed_at_numpy(maps: np.ndarray, sigmas: list[float], idx: np.ndarray) -> np.ndarray:
-    """:func:`_smoothed_at` for a (B, C, H, W) array and (B, k) indices, in numpy."""
+def _smoothed_at_numpy(maps: Sequence[np.ndarray], sigmas: list[float], idx: np.ndarray
+                       ) -> np.ndarray:
+    """:func:`_smoothed_at` for C maps of (B, H, W) (one per sigma) and (B, k) indices, in
+    numpy: (B, k, C).
+
+    The windows are gathered with one ``np.take`` per map and image and contracted with two
+    small matrix products, without stacking the maps first: a quarter of the time of
+    stacking them and contracting all windows in one ``einsum``.
+    """
     kernels = _gaussian_kernels(sigmas, torch.device("cpu"), torch.float32).numpy()
-    b, c, h, w = maps.shape
+    b, h, w = maps[0].shape
     n = kernels.shape[1]
     offs = np.arange(n) - n // 2
-    rows = np.clip((idx // w)[..., None] + offs, 0, h - 1)
+    rows = np.clip((idx // w)[..., None] + offs, 0, h - 1)               # (B, k, n)
     cols = np.clip((idx % w)[..., None] + offs, 0, w - 1)
-    batch = np.arange(b)[:, None, None, None]
-    windows = maps.transpose(0, 2, 3, 1)[batch, rows[..., :, None], cols[..., None, :]]
-    return np.einsum("bkijc,ci,cj->bkc", windows, kernels, kernels, optimize=True)
+    flat = rows[..., :, None] * w + cols[..., None, :]                   # (B, k, n, n)
+    out = np.empty((b, idx.shape[1], len(maps)), np.float32)
+    for j, m in enumerate(maps):
+        for i in range(b):
+            windows = np.take(m[i], flat[i])                             # (k, n, n)
+            out[i, :, j] = (windows @ kernels[j]) @ kernels[j]
+    return out
 
 
 def _top(q: np.ndarray, k: int, peaks: np.ndarray | None = None
@@ -209,8 +221,7 @@ def peak_table(maps: dict[str, torch.Tensor], cfg: PostprocessConfig, backend: s
         if nms:
             peaks = score == max_filter(q, cfg.min_distance, backend).numpy().reshape(b, h * w)
         values, idx = _top(score, k, peaks)
-        rest = np.concatenate([maps[m].detach().float().numpy() for m in ("cos", "sin", "width")],
-                              axis=1)
+        rest = [maps[m].detach().float().numpy()[:, 0] for m in ("cos", "sin", "width")]
         cos, sin, width = np.moveaxis(_smoothed_at_numpy(rest, sigmas, idx), -1, 0)
         table = np.stack([values, (idx % w).astype(np.float32), (idx // w).astype(np.float32),
                           0.5 * np.arctan2(sin, cos), np.maximum(width, 0.0) * WIDTH_SCALE_PX],

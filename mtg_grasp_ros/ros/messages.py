@@ -111,22 +111,38 @@ def pose_stamped(pose: GraspPose, frame_id: str, stamp: Time,
                        pose=transform_pose_msg((tool or ToolFrame()).pose(pose)))
 
 
+def _tool_poses(poses: Sequence[GraspPose], tool: ToolFrame | None
+                ) -> list[tuple[Transform, Transform]]:
+    """The tool frame's (grasp, pre-grasp) poses of each grasp: worked out once per frame for
+    all the messages that carry them.
+    """
+    tool = tool or ToolFrame()
+    return [(tool.pose(p), tool.pregrasp(p)) for p in poses]
+
+
 def pose_array(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
                tool: ToolFrame | None = None, pregrasp: bool = False) -> PoseArray:
     """geometry_msgs/PoseArray of the tool frame's grasp (or pre-grasp) poses, best first."""
     tool = tool or ToolFrame()
     pose_of = tool.pregrasp if pregrasp else tool.pose
+    return _pose_array([pose_of(p) for p in poses], frame_id, stamp)
+
+
+def _pose_array(frames: Sequence[Transform], frame_id: str, stamp: Time) -> PoseArray:
     return PoseArray(header=header(frame_id, stamp),
-                     poses=[transform_pose_msg(pose_of(p)) for p in poses])
+                     poses=[transform_pose_msg(t) for t in frames])
 
 
 def grasps_cloud(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
                  tool: ToolFrame | None = None) -> PointCloud2:
     """sensor_msgs/PointCloud2 with one point of :data:`GRASPS_FIELDS` per grasp, best first."""
-    tool = tool or ToolFrame()
+    return _grasps_cloud(poses, _tool_poses(poses, tool), frame_id, stamp)
+
+
+def _grasps_cloud(poses: Sequence[GraspPose], tool_poses: Sequence[tuple[Transform, Transform]],
+                  frame_id: str, stamp: Time) -> PointCloud2:
     rows = []
-    for p in poses:
-        at, pre = tool.pose(p), tool.pregrasp(p)
+    for p, (at, pre) in zip(poses, tool_poses):
         rows.append((*at.translation, *at.rotation, *pre.translation, p.width_m, p.quality,
                      *p.axes[:, 2]))
     data = np.asarray(rows, np.float32).reshape(-1, len(GRASPS_FIELDS))
@@ -247,11 +263,13 @@ def grasp_messages(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
     the bag replay both publish / write exactly these.
     """
     out: dict[str, object] = {}
+    tool_poses = _tool_poses(poses, tool)
     if poses:
-        out["grasp_pose"] = pose_stamped(poses[0], frame_id, stamp, tool)
-    out["grasp_candidates"] = pose_array(poses, frame_id, stamp, tool)
-    out["pregrasp_candidates"] = pose_array(poses, frame_id, stamp, tool, pregrasp=True)
-    out["grasps"] = grasps_cloud(poses, frame_id, stamp, tool)
+        out["grasp_pose"] = PoseStamped(header=header(frame_id, stamp),
+                                        pose=transform_pose_msg(tool_poses[0][0]))
+    out["grasp_candidates"] = _pose_array([at for at, _ in tool_poses], frame_id, stamp)
+    out["pregrasp_candidates"] = _pose_array([pre for _, pre in tool_poses], frame_id, stamp)
+    out["grasps"] = _grasps_cloud(poses, tool_poses, frame_id, stamp)
     out["grasp_info"] = grasp_info(poses)
     if with_markers:
         out["markers"] = markers(poses, frame_id, stamp)
