@@ -178,6 +178,37 @@ def _smoothed_at_numpy(maps: Sequence[np.ndarray], sigmas: list[float], idx: np.
     return out
 
 
+#: Above this many 3x3 maxima (a noisy map), :func:`_peak_mask` dilates the whole map instead.
+_MAX_CANDIDATES = 256
+
+
+def _peak_mask(q: np.ndarray, d: int, k: int) -> np.ndarray:
+    """A boolean mask over the flattened (H, W) map ``q`` holding its k largest local maxima
+    (values equal to the largest within their (2d+1) x (2d+1) window, edges ignored, d >= 1),
+    or all of them when there are fewer; what ``_top`` needs of ``q == max_filter(q, d)``.
+
+    Every such maximum is a 3x3 maximum too, so only the few 3x3 maxima of a smoothed map are
+    checked, largest first, each against its own window, until k are found: half the time
+    of dilating the whole map with the large window (0.12 vs 0.24 ms on the bench's frame),
+    which a noisy map (many 3x3 maxima) still gets.
+    """
+    h, w = q.shape
+    flat = q.ravel()
+    cand = np.flatnonzero(flat == cv2.dilate(q, np.ones((3, 3), np.uint8)).ravel())
+    if cand.size > _MAX_CANDIDATES:
+        return flat == cv2.dilate(q, np.ones((2 * d + 1, 2 * d + 1), np.uint8)).ravel()
+    mask = np.zeros(flat.size, bool)
+    found = 0
+    for i in cand[np.lexsort((cand, -flat[cand]))].tolist():      # largest first, then index
+        y, x = divmod(i, w)
+        if q[max(y - d, 0):y + d + 1, max(x - d, 0):x + d + 1].max() <= flat[i]:
+            mask[i] = True
+            found += 1
+            if found == k:
+                break
+    return mask
+
+
 def _top(q: np.ndarray, k: int, peaks: np.ndarray | None = None
          ) -> tuple[np.ndarray, np.ndarray]:
     """The k largest values of each row of (B, N) and their indices, largest first; with a
@@ -219,7 +250,8 @@ def peak_table(maps: dict[str, torch.Tensor], cfg: PostprocessConfig, backend: s
         score = q.numpy().reshape(b, h * w)
         peaks = None
         if nms:
-            peaks = score == max_filter(q, cfg.min_distance, backend).numpy().reshape(b, h * w)
+            q2d = q.numpy()[:, 0]
+            peaks = np.stack([_peak_mask(m, cfg.min_distance, k) for m in q2d])
         values, idx = _top(score, k, peaks)
         rest = [maps[m].detach().float().numpy()[:, 0] for m in ("cos", "sin", "width")]
         cos, sin, width = np.moveaxis(_smoothed_at_numpy(rest, sigmas, idx), -1, 0)

@@ -435,6 +435,14 @@ class ToolFrame:
         """The tool frame's pose ``approach_distance`` back along the approach axis."""
         return self.pose(g, self.approach_distance)
 
+    def poses(self, g: GraspPose) -> tuple[Transform, Transform]:
+        """``(pose(g), pregrasp(g))``, the same numbers, with the rotation worked out once."""
+        r = _rows_of_quat(g.orientation)
+        q = _quat_of_rows(_matmul(r, _rows_of_quat(self.rotation)))
+        return (Transform(_apply(r, g.position, (0.0, 0.0, -self.offset)), q),
+                Transform(_apply(r, g.position,
+                                 (0.0, 0.0, -(self.offset + self.approach_distance))), q))
+
 
 @dataclass(frozen=True)
 class DepthSource:

@@ -69,6 +69,9 @@ GRASP_INFO_COLUMNS: tuple[str, ...] = ("quality", "width_m", "u", "v", "angle_ra
 #: Fields of one ``grasps`` point (float32 each), in order.
 GRASPS_FIELDS: tuple[str, ...] = ("x", "y", "z", "qx", "qy", "qz", "qw", "pre_x", "pre_y",
                                   "pre_z", "width", "quality", "ax", "ay", "az")
+#: The ``grasps`` cloud's field descriptions, made once: every cloud holds the same ones.
+_GRASPS_POINT_FIELDS = tuple(PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32,
+                                        count=1) for i, n in enumerate(GRASPS_FIELDS))
 #: Depth encodings accepted by :func:`depth_to_metres`.
 DEPTH_ENCODINGS: tuple[str, ...] = ("16UC1", "32FC1")
 #: The most pixels a compressed image may declare (its header is read before decoding): 8K
@@ -117,7 +120,7 @@ def _tool_poses(poses: Sequence[GraspPose], tool: ToolFrame | None
     all the messages that carry them.
     """
     tool = tool or ToolFrame()
-    return [(tool.pose(p), tool.pregrasp(p)) for p in poses]
+    return [tool.poses(p) for p in poses]
 
 
 def pose_array(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
@@ -146,8 +149,7 @@ def _grasps_cloud(poses: Sequence[GraspPose], tool_poses: Sequence[tuple[Transfo
         rows.append((*at.translation, *at.rotation, *pre.translation, p.width_m, p.quality,
                      *p.axes[:, 2]))
     data = np.asarray(rows, np.float32).reshape(-1, len(GRASPS_FIELDS))
-    fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1)
-              for i, n in enumerate(GRASPS_FIELDS)]
+    fields = list(_GRASPS_POINT_FIELDS)
     step = 4 * len(GRASPS_FIELDS)
     return PointCloud2(header=header(frame_id, stamp), height=1, width=len(data), fields=fields,
                        is_bigendian=False, point_step=step, row_step=step * len(data),
