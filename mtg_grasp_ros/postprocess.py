@@ -98,9 +98,11 @@ def gaussian_blur(maps: torch.Tensor, sigmas: list[float], backend: str = "auto"
         # The same filter through OpenCV: three to ten times faster than torch's CPU conv.
         arr = maps.detach().contiguous().numpy()
         ks = kernels.numpy()
-        filtered = np.stack([np.stack([cv2.sepFilter2D(arr[i, j], -1, ks[j], ks[j],
-                                                       borderType=cv2.BORDER_REPLICATE)
-                                       for j in range(c)]) for i in range(arr.shape[0])])
+        filtered = np.empty_like(arr)       # each map filtered straight into its place
+        for i in range(arr.shape[0]):
+            for j in range(c):
+                cv2.sepFilter2D(arr[i, j], -1, ks[j], ks[j], dst=filtered[i, j],
+                                borderType=cv2.BORDER_REPLICATE)
         return torch.from_numpy(filtered)
     out = F.conv2d(F.pad(maps, (r, r, 0, 0), mode="replicate"), kernels.view(c, 1, 1, n), groups=c)
     return F.conv2d(F.pad(out, (0, 0, r, r), mode="replicate"), kernels.view(c, 1, n, 1), groups=c)
