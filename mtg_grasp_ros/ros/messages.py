@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import array
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -132,6 +132,7 @@ def pose_array(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
 
 
 def _pose_array(frames: Sequence[Transform], frame_id: str, stamp: Time) -> PoseArray:
+    """A PoseArray of frames' poses already in the tool frame."""
     return PoseArray(header=header(frame_id, stamp),
                      poses=[transform_pose_msg(t) for t in frames])
 
@@ -144,6 +145,7 @@ def grasps_cloud(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
 
 def _grasps_cloud(poses: Sequence[GraspPose], tool_poses: Sequence[tuple[Transform, Transform]],
                   frame_id: str, stamp: Time) -> PointCloud2:
+    """:func:`grasps_cloud` with the (grasp, pre-grasp) tool poses already worked out."""
     rows = []
     for p, (at, pre) in zip(poses, tool_poses):
         rows.append((*at.translation, *at.rotation, *pre.translation, p.width_m, p.quality,
@@ -257,23 +259,41 @@ def markers(poses: Sequence[GraspPose], frame_id: str, stamp: Time, ns: str = "g
     return out
 
 
+#: The outputs of :func:`grasp_messages`, in the order they are made and published.
+GRASP_OUTPUTS: tuple[str, ...] = ("grasp_pose", "grasp_candidates", "pregrasp_candidates",
+                                  "grasps", "grasp_info", "markers")
+
+
 def grasp_messages(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
-                   with_markers: bool = True, tool: ToolFrame | None = None) -> dict[str, object]:
+                   with_markers: bool = True, tool: ToolFrame | None = None,
+                   only: Collection[str] | None = None) -> dict[str, object]:
     """Everything the node publishes for one frame's poses, by output name (``~/<name>``):
     ``grasp_pose`` (only when there is a grasp), ``grasp_candidates``, ``pregrasp_candidates``,
     ``grasps``, ``grasp_info`` and ``markers``; poses are the ``tool`` frame's. The node and
-    the bag replay both publish / write exactly these.
+    the bag replay both publish / write exactly these. ``only``: just these outputs (the node
+    makes only those that have subscribers; None: all).
     """
+    if only is not None and (unknown := set(only) - set(GRASP_OUTPUTS)):
+        raise ValueError(f"unknown outputs {sorted(unknown)}; expected some of {GRASP_OUTPUTS}")
+    want = set(GRASP_OUTPUTS if only is None else only)
+    if not with_markers:
+        want.discard("markers")
     out: dict[str, object] = {}
-    tool_poses = _tool_poses(poses, tool)
-    if poses:
+    tool_poses = _tool_poses(poses, tool) if want & {
+        "grasp_pose", "grasp_candidates", "pregrasp_candidates", "grasps"} else []
+    if poses and "grasp_pose" in want:
         out["grasp_pose"] = PoseStamped(header=header(frame_id, stamp),
                                         pose=transform_pose_msg(tool_poses[0][0]))
-    out["grasp_candidates"] = _pose_array([at for at, _ in tool_poses], frame_id, stamp)
-    out["pregrasp_candidates"] = _pose_array([pre for _, pre in tool_poses], frame_id, stamp)
-    out["grasps"] = _grasps_cloud(poses, tool_poses, frame_id, stamp)
-    out["grasp_info"] = grasp_info(poses)
-    if with_markers:
+    if "grasp_candidates" in want:
+        out["grasp_candidates"] = _pose_array([at for at, _ in tool_poses], frame_id, stamp)
+    if "pregrasp_candidates" in want:
+        out["pregrasp_candidates"] = _pose_array([pre for _, pre in tool_poses], frame_id,
+                                                 stamp)
+    if "grasps" in want:
+        out["grasps"] = _grasps_cloud(poses, tool_poses, frame_id, stamp)
+    if "grasp_info" in want:
+        out["grasp_info"] = grasp_info(poses)
+    if "markers" in want:
         out["markers"] = markers(poses, frame_id, stamp)
     return out
 

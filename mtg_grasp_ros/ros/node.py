@@ -477,11 +477,13 @@ class GraspDetectorNode(Node):
         publishers = {"grasp_pose": self.pub_pose, "grasp_candidates": self.pub_candidates,
                       "pregrasp_candidates": self.pub_pregrasps, "grasps": self.pub_grasps,
                       "grasp_info": self.pub_info, "markers": self.pub_markers}
-        # markers only while RViz (or a recorder) listens: they cost about a millisecond
-        for name, msg in messages.grasp_messages(
-                result.poses, frame_id, stamp,
-                with_markers=self.pub_markers.get_subscription_count() > 0,
-                tool=self._settings.tool).items():
+        # only the outputs somebody listens to (a recorder counts): their publishers are
+        # volatile, so a message nobody receives is lost anyway, and building the six took
+        # about a millisecond a frame (markers alone 0.6 ms)
+        wanted = [name for name, pub in publishers.items() if pub.get_subscription_count() > 0]
+        for name, msg in messages.grasp_messages(result.poses, frame_id, stamp,
+                                                 tool=self._settings.tool,
+                                                 only=wanted).items():
             publishers[name].publish(msg)
         det = result.detection
         if det.quality_map is not None and self._debug_wanted():
