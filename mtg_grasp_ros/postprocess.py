@@ -180,14 +180,15 @@ def _smoothed_at_numpy(maps: Sequence[np.ndarray], sigmas: list[float], idx: np.
     return out
 
 
-#: Above this many 3x3 maxima (a noisy map), :func:`_peak_mask` dilates the whole map instead.
+#: Above this many 3x3 maxima (a noisy map), :func:`_peak_candidates` dilates the whole map.
 _MAX_CANDIDATES = 256
 
 
-def _peak_mask(q: np.ndarray, d: int, k: int) -> np.ndarray:
-    """A boolean mask over the flattened (H, W) map ``q`` holding its k largest local maxima
+def _peak_candidates(q: np.ndarray, d: int, k: int) -> np.ndarray:
+    """Flat indices (ascending) into the (H, W) map ``q`` of its k largest local maxima
     (values equal to the largest within their (2d+1) x (2d+1) window, edges ignored, d >= 1),
-    or all of them when there are fewer; what ``_top`` needs of ``q == max_filter(q, d)``.
+    or of all of them when there are fewer: the candidates ``_top`` needs of
+    ``q == max_filter(q, d)``.
 
     Every such maximum is a 3x3 maximum too, so only the few 3x3 maxima of a smoothed map are
     checked, largest first, each against its own window, until k are found: half the time
@@ -198,29 +199,28 @@ def _peak_mask(q: np.ndarray, d: int, k: int) -> np.ndarray:
     flat = q.ravel()
     cand = np.flatnonzero(flat == cv2.dilate(q, np.ones((3, 3), np.uint8)).ravel())
     if cand.size > _MAX_CANDIDATES:
-        return flat == cv2.dilate(q, np.ones((2 * d + 1, 2 * d + 1), np.uint8)).ravel()
-    mask = np.zeros(flat.size, bool)
-    found = 0
+        return np.flatnonzero(flat == cv2.dilate(q, np.ones((2 * d + 1, 2 * d + 1),
+                                                            np.uint8)).ravel())
+    found = []
     for i in cand[np.lexsort((cand, -flat[cand]))].tolist():      # largest first, then index
         y, x = divmod(i, w)
         if q[max(y - d, 0):y + d + 1, max(x - d, 0):x + d + 1].max() <= flat[i]:
-            mask[i] = True
-            found += 1
-            if found == k:
+            found.append(i)
+            if len(found) == k:
                 break
-    return mask
+    return np.array(sorted(found), np.int64)
 
 
-def _top(q: np.ndarray, k: int, peaks: np.ndarray | None = None
+def _top(q: np.ndarray, k: int, peaks: Sequence[np.ndarray] | None = None
          ) -> tuple[np.ndarray, np.ndarray]:
-    """The k largest values of each row of (B, N) and their indices, largest first; with a
-    boolean ``peaks`` mask only among those (too few: rows of -inf at index 0, as topk of a
-    -inf-filled score).
+    """The k largest values of each row of (B, N) and their indices, largest first; with
+    ``peaks`` (per row, ascending indices) only among those (too few: rows of -inf at index
+    0, as topk of a -inf-filled score).
     """
     values = np.full((q.shape[0], k), -np.inf, np.float32)
     index = np.zeros((q.shape[0], k), np.int64)
     for i, row in enumerate(q):
-        cand = np.flatnonzero(peaks[i]) if peaks is not None else None
+        cand = peaks[i] if peaks is not None else None
         vals = row[cand] if cand is not None else row
         if k == 1:
             top = np.array([vals.argmax()])
@@ -252,8 +252,7 @@ def peak_table(maps: dict[str, torch.Tensor], cfg: PostprocessConfig, backend: s
         score = q.numpy().reshape(b, h * w)
         peaks = None
         if nms:
-            q2d = q.numpy()[:, 0]
-            peaks = np.stack([_peak_mask(m, cfg.min_distance, k) for m in q2d])
+            peaks = [_peak_candidates(m, cfg.min_distance, k) for m in q.numpy()[:, 0]]
         values, idx = _top(score, k, peaks)
         rest = [maps[m].detach().float().numpy()[:, 0] for m in ("cos", "sin", "width")]
         cos, sin, width = np.moveaxis(_smoothed_at_numpy(rest, sigmas, idx), -1, 0)
