@@ -94,11 +94,13 @@ def _matmul(a: Rows, b: Rows) -> Rows:
             a[6] * b[2] + a[7] * b[5] + a[8] * b[8])
 
 
-def _apply(r: Rows, t: Sequence[float], p: Sequence[float]) -> tuple[float, float, float]:
-    """r @ p + t for one point."""
+def _apply(r: Rows, t: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray
+           ) -> tuple[float, float, float]:
+    """The point ``r @ p + t`` (one point, Python floats)."""
     x, y, z = (float(v) for v in p)
-    return (r[0] * x + r[1] * y + r[2] * z + t[0], r[3] * x + r[4] * y + r[5] * z + t[1],
-            r[6] * x + r[7] * y + r[8] * z + t[2])
+    return (r[0] * x + r[1] * y + r[2] * z + float(t[0]),
+            r[3] * x + r[4] * y + r[5] * z + float(t[1]),
+            r[6] * x + r[7] * y + r[8] * z + float(t[2]))
 
 
 def quat_to_matrix(q: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -341,7 +343,7 @@ class GraspPose:
         """The same grasp in another frame (``t`` maps this frame into that one)."""
         r = _rows_of_quat(t.rotation)
         rot = _matmul(r, _rows_of_quat(self.orientation))
-        return GraspPose(np.array(_apply(r, t.translation, self.position)),
+        return GraspPose(np.array([*_apply(r, t.translation, self.position)]),
                          np.array(_quat_of_rows(rot)), self.width_m, self.quality, self.pixel,
                          self.depth_m)
 

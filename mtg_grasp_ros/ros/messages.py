@@ -147,7 +147,7 @@ def _grasps_cloud(poses: Sequence[GraspPose], tool_poses: Sequence[tuple[Transfo
                   frame_id: str, stamp: Time) -> PointCloud2:
     """:func:`grasps_cloud` with the (grasp, pre-grasp) tool poses already worked out."""
     rows = []
-    for p, (at, pre) in zip(poses, tool_poses):
+    for p, (at, pre) in zip(poses, tool_poses, strict=True):
         rows.append((*at.translation, *at.rotation, *pre.translation, p.width_m, p.quality,
                      *p.axes[:, 2]))
     data = np.asarray(rows, np.float32).reshape(-1, len(GRASPS_FIELDS))

@@ -17,6 +17,7 @@ default to the measured best (:func:`default_torch_threads`, :func:`make_executo
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -410,10 +411,8 @@ class GraspDetectorNode(Node):
 
     def _wake_detect(self) -> None:
         """Wake the executor so that a waiting ~/detect coroutine looks at its request."""
-        try:
+        with contextlib.suppress(Exception):    # the node is being destroyed: nobody waits
             self._detect_wake.trigger()
-        except Exception:   # noqa: BLE001 - the node is being destroyed: nobody waits
-            pass
 
     # -- the inference thread --------------------------------------------------------------------
 
