@@ -101,8 +101,12 @@ def gaussian_blur(maps: torch.Tensor, sigmas: list[float], backend: str = "auto"
         filtered = np.empty_like(arr)       # each map filtered straight into its place
         for i in range(arr.shape[0]):
             for j in range(c):
-                cv2.sepFilter2D(arr[i, j], -1, ks[j], ks[j], dst=filtered[i, j],
-                                borderType=cv2.BORDER_REPLICATE)
+                # rows, then columns: two cv2.filter2D calls took 0.61 ms where one
+                # cv2.sepFilter2D took 0.69 (300x300, 41 taps; the same sums to 4e-7)
+                rows = cv2.filter2D(arr[i, j], -1, ks[j][None, :],
+                                    borderType=cv2.BORDER_REPLICATE)
+                cv2.filter2D(rows, -1, ks[j][:, None], dst=filtered[i, j],
+                             borderType=cv2.BORDER_REPLICATE)
         return torch.from_numpy(filtered)
     out = F.conv2d(F.pad(maps, (r, r, 0, 0), mode="replicate"), kernels.view(c, 1, 1, n), groups=c)
     return F.conv2d(F.pad(out, (0, 0, r, r), mode="replicate"), kernels.view(c, 1, n, 1), groups=c)
