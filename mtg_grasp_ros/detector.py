@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import precision as prec
-from .grasp import Grasp
+from .grasp import Grasp, transform_grasps
 from .model import GraspCNN
 from .model_io import ModelMetadata, load_model
 from .postprocess import PostprocessConfig, gaussian_blur, peak_table, rows_to_grasps
@@ -165,8 +165,7 @@ class GraspDetector:
             raise NonFiniteOutput("model output not finite (NaN or inf in the quality map)")
         t2 = time.perf_counter()
         net_grasps = rows_to_grasps(peak_table(maps, post), post)[0]
-        to_image = view.inverse          # one matrix for all the candidates
-        grasps = [g.transformed(to_image) for g in net_grasps]
+        grasps = transform_grasps(net_grasps, view.inverse)
         t3 = time.perf_counter()
         # the debug image needs Q alone: one map smoothed, not four
         qmap = gaussian_blur(maps["q"][:1], [post.sigma_q])[0, 0].cpu().numpy() \
