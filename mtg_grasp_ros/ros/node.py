@@ -100,8 +100,9 @@ def make_executor(kind: str, context: Any = None) -> tuple[Executor, str]:
     ``auto`` is ``single``: the callbacks only store messages (inference has its own thread),
     and ``~/detect`` is a coroutine that frees the thread while it waits for a fresh frame,
     so one thread serves everything. rclpy's MultiThreadedExecutor spent 4.5 times the CPU
-    to deliver the same 30 Hz of images (3.9 s against 0.9 s of thread time over a 10 s
-    bench keep-up phase), CPU the inference thread needs on a 2-core machine.
+    to deliver the same 30 Hz of images (3.9 s against 0.9 s of thread time in a
+    ``mtg_grasp bench --frames 2 --duration 10`` run), CPU the inference thread needs on a
+    2-core machine.
     ``events`` falls back to ``single`` where rclpy has no EventsExecutor (Humble).
     """
     if kind == "events":
