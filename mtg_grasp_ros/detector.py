@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import precision as prec
-from .grasp import Grasp
+from .grasp import Grasp, transform_grasps
 from .model import GraspCNN
 from .model_io import ModelMetadata, load_model
 from .postprocess import PostprocessConfig, gaussian_blur, peak_table, rows_to_grasps
@@ -39,6 +39,15 @@ def select_device(name: str = "auto") -> torch.device:
         raise RuntimeError(f"device {name!r} asked for, but CUDA is not available "
                            f"(torch {torch.__version__})")
     return torch.device(name)
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    """Whether a tensor holds no NaN or infinity; through numpy on the CPU (0.02 ms for a
+    300x300 map where torch.isfinite took 0.2 ms).
+    """
+    if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
+        return bool(np.isfinite(t.detach().numpy()).all())
+    return bool(torch.isfinite(t).all())
 
 
 class NonFiniteOutput(RuntimeError):
@@ -152,12 +161,12 @@ class GraspDetector:
         self._sync()
         t1 = time.perf_counter()
         maps = self.model(x)
-        if not bool(torch.isfinite(maps["q"]).all()):     # else no peak, silently no grasp
+        if not _all_finite(maps["q"]):      # else no peak, silently no grasp
             raise NonFiniteOutput("model output not finite (NaN or inf in the quality map)")
         t2 = time.perf_counter()
         net_grasps = rows_to_grasps(peak_table(maps, post), post)[0]
+        grasps = transform_grasps(net_grasps, view.inverse)
         t3 = time.perf_counter()
-        grasps = [view.grasp_to_image(g) for g in net_grasps]
         # the debug image needs Q alone: one map smoothed, not four
         qmap = gaussian_blur(maps["q"][:1], [post.sigma_q])[0, 0].cpu().numpy() \
             if with_quality_map else None

@@ -162,7 +162,7 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     if images.ndim == 3:
         images = images.unsqueeze(0)
     x = images.permute(0, 3, 1, 2).float().div_(255.0)
-    return x - x.mean(dim=(1, 2, 3), keepdim=True)
+    return x.sub_(x.mean(dim=(1, 2, 3), keepdim=True))      # in place: no second image
 
 
 def prepare(image: np.ndarray, size: int = INPUT_SIZE, roi: Sequence[int] | None = None,

@@ -50,32 +50,67 @@ class ProjectionError(ValueError):
 
 # --- rotations ------------------------------------------------------------------------------
 
+# The per-frame poses (a handful per frame, each through several compositions) are worked
+# out on Python floats: numpy's per-call cost on 3- and 4-element arrays made projecting and
+# publishing five grasps take 2.5 ms (issue 10). Rotations are row-major 9-tuples here.
+Rows = tuple[float, float, float, float, float, float, float, float, float]
+
+
+def _rows_of_quat(q: Sequence[float] | np.ndarray) -> Rows:
+    """Row-major rotation matrix of a quaternion (x, y, z, w), normalised first."""
+    x, y, z, w = (float(v) for v in q)
+    n = math.hypot(x, y, z, w)
+    x, y, z, w = x / n, y / n, z / n, w / n
+    return (1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y))
+
+
+def _quat_of_rows(m: Sequence[float]) -> tuple[float, float, float, float]:
+    """Quaternion (x, y, z, w), w >= 0, of a row-major 3x3 rotation matrix."""
+    t = m[0] + m[4] + m[8]
+    if t > 0:
+        s = 2.0 * math.sqrt(t + 1.0)
+        q = [(m[7] - m[5]) / s, (m[2] - m[6]) / s, (m[3] - m[1]) / s, s / 4]
+    else:
+        diag = (m[0], m[4], m[8])
+        i = diag.index(max(diag))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * math.sqrt(1.0 + m[4 * i] - m[4 * j] - m[4 * k])
+        q = [0.0, 0.0, 0.0, (m[3 * k + j] - m[3 * j + k]) / s]
+        q[i] = s / 4
+        q[j] = (m[3 * j + i] + m[3 * i + j]) / s
+        q[k] = (m[3 * k + i] + m[3 * i + k]) / s
+    return (q[0], q[1], q[2], q[3]) if q[3] >= 0 else (-q[0], -q[1], -q[2], -q[3])
+
+
+def _matmul(a: Rows, b: Rows) -> Rows:
+    """The product of two row-major 3x3 matrices."""
+    return (a[0] * b[0] + a[1] * b[3] + a[2] * b[6], a[0] * b[1] + a[1] * b[4] + a[2] * b[7],
+            a[0] * b[2] + a[1] * b[5] + a[2] * b[8],
+            a[3] * b[0] + a[4] * b[3] + a[5] * b[6], a[3] * b[1] + a[4] * b[4] + a[5] * b[7],
+            a[3] * b[2] + a[4] * b[5] + a[5] * b[8],
+            a[6] * b[0] + a[7] * b[3] + a[8] * b[6], a[6] * b[1] + a[7] * b[4] + a[8] * b[7],
+            a[6] * b[2] + a[7] * b[5] + a[8] * b[8])
+
+
+def _apply(r: Rows, t: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray
+           ) -> tuple[float, float, float]:
+    """The point ``r @ p + t`` (one point, Python floats)."""
+    x, y, z = (float(v) for v in p)
+    return (r[0] * x + r[1] * y + r[2] * z + float(t[0]),
+            r[3] * x + r[4] * y + r[5] * z + float(t[1]),
+            r[6] * x + r[7] * y + r[8] * z + float(t[2]))
+
+
 def quat_to_matrix(q: Sequence[float] | np.ndarray) -> np.ndarray:
     """3x3 rotation matrix of a quaternion (x, y, z, w); normalised first."""
-    x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    return np.array(_rows_of_quat(q)).reshape(3, 3)
 
 
 def matrix_to_quat(m: np.ndarray) -> np.ndarray:
     """Quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix."""
-    m = np.asarray(m, dtype=np.float64)
-    t = np.trace(m)
-    if t > 0:
-        s = 2.0 * math.sqrt(t + 1.0)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
-    else:
-        i = int(np.argmax(np.diag(m)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * math.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
-        q = [0.0, 0.0, 0.0, (m[k, j] - m[j, k]) / s]
-        q[i] = s / 4
-        q[j] = (m[j, i] + m[i, j]) / s
-        q[k] = (m[k, i] + m[i, k]) / s
-    out = np.array(q)
-    return out if out[3] >= 0 else -out
+    return np.array(_quat_of_rows(np.asarray(m, dtype=np.float64).ravel().tolist()))
 
 
 def rpy_to_quat(roll: float, pitch: float, yaw: float) -> np.ndarray:
@@ -106,7 +141,7 @@ class Transform:
     def __post_init__(self) -> None:
         vals = (*self.translation, *self.rotation)
         if len(self.translation) != 3 or len(self.rotation) != 4 or \
-                not all(math.isfinite(v) for v in vals) or np.linalg.norm(self.rotation) < 1e-9:
+                not all(math.isfinite(v) for v in vals) or math.hypot(*self.rotation) < 1e-9:
             raise ProjectionError(f"invalid transform: translation {self.translation}, "
                                   f"rotation {self.rotation}")
 
@@ -119,17 +154,19 @@ class Transform:
     @property
     def matrix(self) -> np.ndarray:
         """The 4x4 homogeneous matrix."""
-        m = np.eye(4)
-        m[:3, :3] = quat_to_matrix(self.rotation)
-        m[:3, 3] = self.translation
-        return m
+        r = _rows_of_quat(self.rotation)
+        x, y, z = (float(v) for v in self.translation)
+        return np.array([[r[0], r[1], r[2], x], [r[3], r[4], r[5], y], [r[6], r[7], r[8], z],
+                         [0.0, 0.0, 0.0, 1.0]])
 
     def inverse(self) -> Transform:
         """The transform that maps parent points into the child frame."""
         return Transform.from_matrix(np.linalg.inv(self.matrix))
 
     def __mul__(self, other: Transform) -> Transform:
-        return Transform.from_matrix(self.matrix @ other.matrix)
+        r = _rows_of_quat(self.rotation)
+        return Transform(_apply(r, self.translation, other.translation),
+                         _quat_of_rows(_matmul(r, _rows_of_quat(other.rotation))))
 
     def apply(self, points: np.ndarray) -> np.ndarray:
         """Points (..., 3) of the child frame in the parent frame."""
@@ -221,6 +258,12 @@ class CameraModel:
             xy = np.stack([(p[:, 0] - self.cx) / self.fx, (p[:, 1] - self.cy) / self.fy], -1)
         return np.hstack([xy, np.ones((len(xy), 1))])
 
+    def ray(self, u: float, v: float) -> np.ndarray:
+        """The ray (3,) through one pixel, z = 1: :meth:`rays` without its per-call cost."""
+        if any(self.distortion):
+            return self.rays([[u, v]])[0]
+        return np.array([(u - self.cx) / self.fx, (v - self.cy) / self.fy, 1.0])
+
     def project(self, points: np.ndarray) -> np.ndarray:
         """Pixels (N, 2) of optical-frame points (N, 3) (no distortion)."""
         p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
@@ -258,11 +301,12 @@ def intersect_plane(ray: np.ndarray, plane: Plane, lift: float = 0.0) -> np.ndar
     Both are in the camera frame (ray from the origin). Raises when the ray is parallel to
     the plane or meets it behind the camera.
     """
-    n = np.asarray(plane.normal, dtype=np.float64)
-    norm = np.linalg.norm(n)
-    n, d = n / norm, plane.offset / norm + lift
-    denom = float(n @ ray)
-    if abs(denom) < 1e-9 * np.linalg.norm(ray):
+    nx, ny, nz = (float(v) for v in plane.normal)
+    rx, ry, rz = (float(v) for v in ray)
+    norm = math.hypot(nx, ny, nz)
+    d = plane.offset / norm + lift
+    denom = (nx * rx + ny * ry + nz * rz) / norm
+    if abs(denom) < 1e-9 * math.hypot(rx, ry, rz):
         raise ProjectionError("the pixel's ray is parallel to the support plane")
     t = d / denom
     if t <= 0:
@@ -297,9 +341,11 @@ class GraspPose:
 
     def transformed(self, t: Transform) -> GraspPose:
         """The same grasp in another frame (``t`` maps this frame into that one)."""
-        rot = quat_to_matrix(t.rotation) @ quat_to_matrix(self.orientation)
-        return GraspPose(t.apply(self.position), matrix_to_quat(rot), self.width_m,
-                         self.quality, self.pixel, self.depth_m)
+        r = _rows_of_quat(t.rotation)
+        rot = _matmul(r, _rows_of_quat(self.orientation))
+        return GraspPose(np.array([*_apply(r, t.translation, self.position)]),
+                         np.array(_quat_of_rows(rot)), self.width_m, self.quality, self.pixel,
+                         self.depth_m)
 
     @property
     def axes(self) -> np.ndarray:
@@ -391,6 +437,14 @@ class ToolFrame:
         """The tool frame's pose ``approach_distance`` back along the approach axis."""
         return self.pose(g, self.approach_distance)
 
+    def poses(self, g: GraspPose) -> tuple[Transform, Transform]:
+        """``(pose(g), pregrasp(g))``, the same numbers, with the rotation worked out once."""
+        r = _rows_of_quat(g.orientation)
+        q = _quat_of_rows(_matmul(r, _rows_of_quat(self.rotation)))
+        return (Transform(_apply(r, g.position, (0.0, 0.0, -self.offset)), q),
+                Transform(_apply(r, g.position,
+                                 (0.0, 0.0, -(self.offset + self.approach_distance))), q))
+
 
 @dataclass(frozen=True)
 class DepthSource:
@@ -411,7 +465,7 @@ class DepthSource:
     def locate(self, camera: CameraModel, u: float, v: float,
                depth_image: np.ndarray | None = None) -> np.ndarray:
         """The 3D point (camera frame) of the grasp centre seen at pixel (u, v)."""
-        ray = camera.rays([[u, v]])[0]
+        ray = camera.ray(u, v)
         if self.kind == "plane":
             return intersect_plane(ray, self.plane, self.grasp_height)
         if self.kind == "fixed":

@@ -20,7 +20,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import Executor, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -44,7 +44,11 @@ def camera() -> CameraModel:
 class Graph:
     """The node under test (``self.node``) and a test node (``self.io``) on one executor."""
 
-    def __init__(self, model: Path, debug: bool = False, **params: Any) -> None:
+    def __init__(self, model: Path, debug: bool = False, single_thread: bool = False,
+                 **params: Any) -> None:
+        """``single_thread``: spin both nodes on one SingleThreadedExecutor (the node's
+        default, ``executor: auto``) instead of four threads.
+        """
         self.ctx = Context()
         rclpy.init(context=self.ctx)
         values = {"model_path": str(model), "device": "cpu",
@@ -70,7 +74,8 @@ class Graph:
                                         lambda msg, n=name: self.got[n].append(msg), 10)
         self.io.create_subscription(DiagnosticArray, "/diagnostics",
                                     lambda msg: self.got["diagnostics"].append(msg), 10)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.ctx)
+        self.executor: Executor = SingleThreadedExecutor(context=self.ctx) if single_thread \
+            else MultiThreadedExecutor(num_threads=4, context=self.ctx)
         self.executor.add_node(self.node)
         self.executor.add_node(self.io)
         self._spin = Thread(target=self.executor.spin, daemon=True)

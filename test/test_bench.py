@@ -49,4 +49,4 @@ def test_bench_reports_stages_end_to_end_and_keep_up(tmp_path):
     assert ratios["end_to_end_p95_over_median"] >= 1.0
     assert ratios["keep_up_over_possible"] == pytest.approx(
         keep["rate_achieved_hz"] / min(10.0, 1e3 / bare["median_ms"]), abs=2e-3)
-    assert report["executor"] == "multi" and report["precision"] in ("fp32", "bf16")
+    assert report["executor"] == "single" and report["precision"] in ("fp32", "bf16")

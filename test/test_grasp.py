@@ -161,3 +161,23 @@ def test_real_jacquard_angles_need_no_sign_flip(jacquard_samples):
     assert total > 900
     assert on_as_is / total < 0.15
     assert on_flipped > 3 * on_as_is
+
+
+def test_transform_grasps_is_transformed_on_each():
+    """The detector's one-pass mapping of its candidates equals Grasp.transformed per grasp
+    (rotated, scaled and shifted views; angles across the +/-90 deg wrap).
+    """
+    from mtg_grasp_ros.grasp import transform_grasps
+    from mtg_grasp_ros.preprocess import View
+
+    rng = np.random.default_rng(5)
+    grasps = [Grasp(*rng.uniform(0, 300, 2), rng.uniform(-math.pi / 2, math.pi / 2),
+                    *rng.uniform(5, 60, 2), rng.uniform(0, 1)) for _ in range(20)]
+    for view in (View.centre_crop((480, 640), 300), View(500.0, 400.0, 640.0, 1.2, 300),
+                 View(90.0, 60.0, 100.0, -2.9, 300)):
+        got = transform_grasps(grasps, view.inverse)
+        for g, t in zip(got, (g.transformed(view.inverse) for g in grasps), strict=True):
+            assert (g.x, g.y, g.angle, g.width, g.jaw) == pytest.approx(
+                (t.x, t.y, t.angle, t.width, t.jaw), abs=1e-9)
+            assert g.quality == t.quality
+    assert transform_grasps([], np.eye(2, 3)) == []

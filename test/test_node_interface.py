@@ -91,8 +91,12 @@ def test_bad_parameter_values_are_refused_with_a_reason(model):
         g.close()
 
 
-def test_on_request_mode_runs_only_when_asked(model):
-    g = Graph(model, mode="on_request", request_timeout=10.0)
+@pytest.mark.parametrize("single_thread", [True, False], ids=["single", "multi"])
+def test_on_request_mode_runs_only_when_asked(model, single_thread):
+    """On a single-threaded executor too: ~/detect waits as a coroutine, not in the thread
+    that must deliver the image it waits for.
+    """
+    g = Graph(model, single_thread=single_thread, mode="on_request", request_timeout=10.0)
     node = g.node
     try:
         g.send_info()

@@ -53,10 +53,10 @@ def test_thread_and_executor_defaults():
     ctx = Context()
     rclpy.init(context=ctx)
     try:
-        for kind, cls in (("auto", MultiThreadedExecutor), ("multi", MultiThreadedExecutor),
+        for kind, cls in (("auto", SingleThreadedExecutor), ("multi", MultiThreadedExecutor),
                           ("single", SingleThreadedExecutor)):
             executor, made = make_executor(kind, context=ctx)
-            assert isinstance(executor, cls) and made == ("multi" if kind == "auto" else kind)
+            assert isinstance(executor, cls) and made == ("single" if kind == "auto" else kind)
             executor.shutdown()
     finally:
         rclpy.shutdown(context=ctx)

@@ -137,3 +137,27 @@ def test_torch_path_equals_the_opencv_path(top_k, min_distance):
 def test_unknown_backend_is_named():
     with pytest.raises(ValueError, match="backend"):
         gaussian_blur(torch.zeros(1, 1, 8, 8), [1.0], "cuda")
+
+
+@pytest.mark.parametrize("sigma", [0.0, 3.0, 5.0])     # noise (the full dilation), smooth maps
+def test_peak_candidates_are_the_largest_local_maxima(sigma):
+    """The 3x3-maxima shortcut finds the same k largest local maxima as comparing the map
+    with its full (2d+1)^2 maximum filter, ties broken by index, fewer when there are fewer.
+    """
+    from mtg_grasp_ros.postprocess import _MAX_CANDIDATES, _peak_candidates, max_filter
+
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        q = torch.from_numpy(rng.random((1, 1, 120, 150), dtype=np.float32))
+        if sigma:
+            q = gaussian_blur(q, [sigma])
+        arr = q.numpy()[0, 0]
+        n3 = int((arr == max_filter(q, 1).numpy()[0, 0]).sum())
+        assert (n3 > _MAX_CANDIDATES) == (sigma == 0.0)     # both ways are exercised
+        for d, k in ((1, 5), (4, 3), (10, 5), (10, 400)):
+            full = np.flatnonzero(arr.ravel() == max_filter(q, d).numpy().ravel())
+            ranked = full[np.lexsort((full, -arr.ravel()[full]))][:k]
+            got = _peak_candidates(arr, d, k)
+            assert np.all(np.diff(got) > 0)
+            top = got[np.lexsort((got, -arr.ravel()[got]))][:k]
+            assert np.array_equal(top, ranked)

@@ -193,3 +193,8 @@ def test_tool_frame_and_pregrasp_are_behind_the_grasp_along_the_approach():
     assert p.position[2] == pytest.approx(0.01)
     with pytest.raises(ProjectionError):
         ToolFrame(approach_distance=-0.1)
+    # both at once (what the node publishes) are exactly the two, also for a turned tool
+    turned = ToolFrame(offset=0.05, rotation=tuple(rpy_to_quat(0.1, -0.4, 1.2)),
+                       approach_distance=0.12)
+    for t in (tool, turned):
+        assert t.poses(p) == (t.pose(p), t.pregrasp(p))

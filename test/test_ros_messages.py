@@ -180,6 +180,15 @@ def test_grasp_messages_are_what_the_node_publishes_per_frame():
     assert list(none) == ["grasp_candidates", "pregrasp_candidates", "grasps", "grasp_info"]
     assert m.grasp_info_rows(none["grasp_info"]).shape == (0, 7)
     assert none["grasps"].width == 0 and m.grasps_rows(none["grasps"])["width"].shape == (0,)
+    # the node makes only the outputs with subscribers: the same messages, the others not made
+    some = m.grasp_messages(poses, "base", STAMP, only=["grasps", "grasp_pose"])
+    assert list(some) == ["grasp_pose", "grasps"]
+    assert some["grasp_pose"] == out["grasp_pose"] and some["grasps"] == out["grasps"]
+    assert m.grasp_messages(poses, "base", STAMP, only=[]) == {}
+    assert list(m.grasp_messages(poses, "base", STAMP, only=["markers"], with_markers=False)) \
+        == []
+    with pytest.raises(ValueError, match="unknown outputs"):
+        m.grasp_messages(poses, "base", STAMP, only=["grasp_poses"])
 
 
 def test_tool_and_pregrasp_poses_and_the_grasps_cloud_share_one_header():

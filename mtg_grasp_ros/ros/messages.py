@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import array
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -69,6 +69,9 @@ GRASP_INFO_COLUMNS: tuple[str, ...] = ("quality", "width_m", "u", "v", "angle_ra
 #: Fields of one ``grasps`` point (float32 each), in order.
 GRASPS_FIELDS: tuple[str, ...] = ("x", "y", "z", "qx", "qy", "qz", "qw", "pre_x", "pre_y",
                                   "pre_z", "width", "quality", "ax", "ay", "az")
+#: The ``grasps`` cloud's field descriptions, made once: every cloud holds the same ones.
+_GRASPS_POINT_FIELDS = tuple(PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32,
+                                        count=1) for i, n in enumerate(GRASPS_FIELDS))
 #: Depth encodings accepted by :func:`depth_to_metres`.
 DEPTH_ENCODINGS: tuple[str, ...] = ("16UC1", "32FC1")
 #: The most pixels a compressed image may declare (its header is read before decoding): 8K
@@ -111,27 +114,44 @@ def pose_stamped(pose: GraspPose, frame_id: str, stamp: Time,
                        pose=transform_pose_msg((tool or ToolFrame()).pose(pose)))
 
 
+def _tool_poses(poses: Sequence[GraspPose], tool: ToolFrame | None
+                ) -> list[tuple[Transform, Transform]]:
+    """The tool frame's (grasp, pre-grasp) poses of each grasp: worked out once per frame for
+    all the messages that carry them.
+    """
+    tool = tool or ToolFrame()
+    return [tool.poses(p) for p in poses]
+
+
 def pose_array(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
                tool: ToolFrame | None = None, pregrasp: bool = False) -> PoseArray:
     """geometry_msgs/PoseArray of the tool frame's grasp (or pre-grasp) poses, best first."""
     tool = tool or ToolFrame()
     pose_of = tool.pregrasp if pregrasp else tool.pose
+    return _pose_array([pose_of(p) for p in poses], frame_id, stamp)
+
+
+def _pose_array(frames: Sequence[Transform], frame_id: str, stamp: Time) -> PoseArray:
+    """A PoseArray of frames' poses already in the tool frame."""
     return PoseArray(header=header(frame_id, stamp),
-                     poses=[transform_pose_msg(pose_of(p)) for p in poses])
+                     poses=[transform_pose_msg(t) for t in frames])
 
 
 def grasps_cloud(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
                  tool: ToolFrame | None = None) -> PointCloud2:
     """sensor_msgs/PointCloud2 with one point of :data:`GRASPS_FIELDS` per grasp, best first."""
-    tool = tool or ToolFrame()
+    return _grasps_cloud(poses, _tool_poses(poses, tool), frame_id, stamp)
+
+
+def _grasps_cloud(poses: Sequence[GraspPose], tool_poses: Sequence[tuple[Transform, Transform]],
+                  frame_id: str, stamp: Time) -> PointCloud2:
+    """:func:`grasps_cloud` with the (grasp, pre-grasp) tool poses already worked out."""
     rows = []
-    for p in poses:
-        at, pre = tool.pose(p), tool.pregrasp(p)
+    for p, (at, pre) in zip(poses, tool_poses, strict=True):
         rows.append((*at.translation, *at.rotation, *pre.translation, p.width_m, p.quality,
                      *p.axes[:, 2]))
     data = np.asarray(rows, np.float32).reshape(-1, len(GRASPS_FIELDS))
-    fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1)
-              for i, n in enumerate(GRASPS_FIELDS)]
+    fields = list(_GRASPS_POINT_FIELDS)
     step = 4 * len(GRASPS_FIELDS)
     return PointCloud2(header=header(frame_id, stamp), height=1, width=len(data), fields=fields,
                        is_bigendian=False, point_step=step, row_step=step * len(data),
@@ -239,21 +259,41 @@ def markers(poses: Sequence[GraspPose], frame_id: str, stamp: Time, ns: str = "g
     return out
 
 
+#: The outputs of :func:`grasp_messages`, in the order they are made and published.
+GRASP_OUTPUTS: tuple[str, ...] = ("grasp_pose", "grasp_candidates", "pregrasp_candidates",
+                                  "grasps", "grasp_info", "markers")
+
+
 def grasp_messages(poses: Sequence[GraspPose], frame_id: str, stamp: Time,
-                   with_markers: bool = True, tool: ToolFrame | None = None) -> dict[str, object]:
+                   with_markers: bool = True, tool: ToolFrame | None = None,
+                   only: Collection[str] | None = None) -> dict[str, object]:
     """Everything the node publishes for one frame's poses, by output name (``~/<name>``):
     ``grasp_pose`` (only when there is a grasp), ``grasp_candidates``, ``pregrasp_candidates``,
     ``grasps``, ``grasp_info`` and ``markers``; poses are the ``tool`` frame's. The node and
-    the bag replay both publish / write exactly these.
+    the bag replay both publish / write exactly these. ``only``: just these outputs (the node
+    makes only those that have subscribers; None: all).
     """
+    if only is not None and (unknown := set(only) - set(GRASP_OUTPUTS)):
+        raise ValueError(f"unknown outputs {sorted(unknown)}; expected some of {GRASP_OUTPUTS}")
+    want = set(GRASP_OUTPUTS if only is None else only)
+    if not with_markers:
+        want.discard("markers")
     out: dict[str, object] = {}
-    if poses:
-        out["grasp_pose"] = pose_stamped(poses[0], frame_id, stamp, tool)
-    out["grasp_candidates"] = pose_array(poses, frame_id, stamp, tool)
-    out["pregrasp_candidates"] = pose_array(poses, frame_id, stamp, tool, pregrasp=True)
-    out["grasps"] = grasps_cloud(poses, frame_id, stamp, tool)
-    out["grasp_info"] = grasp_info(poses)
-    if with_markers:
+    tool_poses = _tool_poses(poses, tool) if want & {
+        "grasp_pose", "grasp_candidates", "pregrasp_candidates", "grasps"} else []
+    if poses and "grasp_pose" in want:
+        out["grasp_pose"] = PoseStamped(header=header(frame_id, stamp),
+                                        pose=transform_pose_msg(tool_poses[0][0]))
+    if "grasp_candidates" in want:
+        out["grasp_candidates"] = _pose_array([at for at, _ in tool_poses], frame_id, stamp)
+    if "pregrasp_candidates" in want:
+        out["pregrasp_candidates"] = _pose_array([pre for _, pre in tool_poses], frame_id,
+                                                 stamp)
+    if "grasps" in want:
+        out["grasps"] = _grasps_cloud(poses, tool_poses, frame_id, stamp)
+    if "grasp_info" in want:
+        out["grasp_info"] = grasp_info(poses)
+    if "markers" in want:
         out["markers"] = markers(poses, frame_id, stamp)
     return out
 
