@@ -41,7 +41,7 @@ def find(relative: str) -> Path:
 
 
 def default_model_path() -> Path:
-    """The bundled model, ``models/mtgcnn_p_depth_synth.safetensors``."""
+    """The bundled model, ``models/`` + :data:`~mtg_grasp_ros.settings.MODEL_FILE`."""
     from .settings import MODEL_FILE
 
     return find(f"models/{MODEL_FILE}")

@@ -29,7 +29,7 @@ from .projection import (
 )
 
 NODE_NAME = "grasp_detector"
-MODEL_FILE = "mtgcnn_p_depth_synth.safetensors"
+MODEL_FILE = "mtgcnn_p_depth_world.safetensors"
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 MODES = ("continuous", "on_request")
 INPUTS = ("raw", "compressed")

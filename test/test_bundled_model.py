@@ -12,9 +12,10 @@ from mtg_grasp_ros.datasets.jacquard import index_jacquard
 from mtg_grasp_ros.detector import GraspDetector
 from mtg_grasp_ros.grasp import is_correct
 from mtg_grasp_ros.model_io import read_metadata
+from mtg_grasp_ros.settings import MODEL_FILE
 from mtg_grasp_ros.synth.generate import GenerateConfig, generate
 
-MODEL = REPO / "models" / "mtgcnn_p_depth_synth.safetensors"
+MODEL = REPO / "models" / MODEL_FILE
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,12 @@ import yaml
 from conftest import REPO, subprocess_env
 
 from mtg_grasp_ros.bags import IMAGE, Ros2View, iter_messages, open_bag, stamp_ns
+from mtg_grasp_ros.settings import MODEL_FILE
 
 pytest.importorskip("rclpy")
 
 BAG = REPO / "bags" / "sample_table"
-MODEL = REPO / "models" / "mtgcnn_p_depth_synth.safetensors"
+MODEL = REPO / "models" / MODEL_FILE
 #: Non-default values on top of the shipped YAML (issue 9's check): ROI, smoothing, top_k.
 NON_DEFAULT = {"roi": [60, 20, 240, 200], "sigma_q": 3.0, "sigma_angle": 2.0,
                "sigma_width": 2.0, "top_k": 3}

@@ -18,9 +18,10 @@ import torch
 from mtg_grasp_ros.cli import main
 from mtg_grasp_ros.datasets.augment import AugmentConfig, camera_effects, paste_clutter
 from mtg_grasp_ros.grasp import read_jacquard_grasps
+from mtg_grasp_ros.settings import MODEL_FILE
 
 REPO = Path(__file__).resolve().parents[1]
-BUNDLED = REPO / "models" / "mtgcnn_p_depth_synth.safetensors"
+BUNDLED = REPO / "models" / MODEL_FILE
 CORNELL = REPO.parent / "shared" / "data" / "cornell_samples"
 
 
