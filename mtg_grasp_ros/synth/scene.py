@@ -142,6 +142,21 @@ def sample_object(rng: np.random.Generator, catalogue: list[str] | None = None,
                       (float(rgb[0]), float(rgb[1]), float(rgb[2]), 1.0), tex)
 
 
+def sample_lighting(rng: np.random.Generator, height: tuple[float, float], colour_min: float,
+                    ambient: tuple[float, float], diffuse: tuple[float, float],
+                    specular_max: float) -> Lighting:
+    """A TinyRenderer light: direction (x, y in [-1, 1], z in ``height``), colour, strengths.
+
+    The draws' order is fixed: datasets regenerate byte for byte from their seeds.
+    """
+    direction = (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)), float(rng.uniform(*height)))
+    return Lighting(direction=direction,
+                    color=cast(tuple[float, float, float],
+                               tuple(float(c) for c in rng.uniform(colour_min, 1.0, 3))),
+                    ambient=float(rng.uniform(*ambient)), diffuse=float(rng.uniform(*diffuse)),
+                    specular=float(rng.uniform(0.0, specular_max)), shadow=False)
+
+
 def sample_view(rng: np.random.Generator, n_distractors: int = 0,
                 catalogue: list[str] | None = None) -> ViewSpec:
     """Random drop, table look, lighting and small camera changes for one view.
@@ -159,12 +174,7 @@ def sample_view(rng: np.random.Generator, n_distractors: int = 0,
         r, a = rng.uniform(0.06, 0.14), rng.uniform(0, 2 * math.pi)
         distractors.append((sample_object(rng, catalogue, (0.04, 0.09)),
                             (r * math.cos(a), r * math.sin(a)), random_unit_quaternion(rng)))
-    light_dir = (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)), float(rng.uniform(0.8, 2)))
-    light = Lighting(direction=light_dir,
-                     color=cast(tuple[float, float, float],
-                                tuple(float(c) for c in rng.uniform(0.85, 1.0, 3))),
-                     ambient=float(rng.uniform(0.4, 0.65)), diffuse=float(rng.uniform(0.2, 0.45)),
-                     specular=float(rng.uniform(0.0, 0.15)), shadow=False)
+    light = sample_lighting(rng, (0.8, 2.0), 0.85, (0.4, 0.65), (0.2, 0.45), 0.15)
     return ViewSpec(
         drop_xy=cast(tuple[float, float], tuple(float(v) for v in rng.uniform(-0.02, 0.02, 2))),
         drop_quaternion=random_unit_quaternion(rng),

@@ -50,6 +50,7 @@ from .scene import (
     model_catalogue,
     noise_texture,
     random_unit_quaternion,
+    sample_lighting,
     sample_object,
     settle,
 )
@@ -241,12 +242,8 @@ def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
         xy = cast(tuple[float, float], tuple(float(v) for v in rng.uniform(-spread, spread, 2)))
         objects.append((spec, xy, random_unit_quaternion(rng)))
 
-    light_dir = (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)), float(rng.uniform(0.6, 2)))
-    lighting = Lighting(direction=light_dir,
-                        color=cast(tuple[float, float, float],
-                                   tuple(float(c) for c in rng.uniform(0.8, 1.0, 3))),
-                        ambient=float(rng.uniform(0.35, 0.7)), diffuse=float(rng.uniform(0.2, 0.5)),
-                        specular=float(rng.uniform(0.0, 0.2)), shadow=False)
+    lighting = sample_lighting(rng, (0.6, 2.0), 0.8, (0.35, 0.7), (0.2, 0.5), 0.2)
+    light_dir = lighting.direction
     # camera: the view's side on the support, distance, tilt, where it looks
     view_side = float(np.exp(rng.uniform(np.log(0.25), np.log(1.0))))
     tilt_mag = float(abs(rng.normal(0, 0.2)))
