@@ -11,7 +11,7 @@ import pytest
 from mtg_grasp_ros.datasets import open_dataset
 from mtg_grasp_ros.datasets.augment import AugmentConfig, random_view, rescaled_view
 from mtg_grasp_ros.datasets.images import SourceCache
-from mtg_grasp_ros.datasets.targets import grasp_maps
+from mtg_grasp_ros.datasets.targets import drop_cut_objects, grasp_maps
 from mtg_grasp_ros.datasets.torch_dataset import GraspDataset, collate
 from mtg_grasp_ros.grasp import Grasp, write_jacquard_grasps
 from mtg_grasp_ros.preprocess import View
@@ -128,3 +128,41 @@ def test_vectorised_grasps_in_view_equal_view_grasp_to_net(jacquard_samples):
         for a, b in zip(got, expected, strict=True):
             assert np.allclose([a.x, a.y, a.angle, a.width, a.jaw],
                                [b.x, b.y, b.angle, b.width, b.jaw], atol=1e-9)
+
+
+def test_grasps_on_objects_the_view_edge_cuts_are_dropped():
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:20, 10:20] = 1          # inside the view
+    mask[25:35, 30:40] = 1          # cut by the right edge
+    inner, cut, off = Grasp(15, 15, 0, 8, 4), Grasp(35, 30, 0, 8, 4), Grasp(5, 35, 0, 8, 4)
+    assert drop_cut_objects([inner, cut, off], mask) == [inner, off]
+    mask[19:26, 19:31] = 1          # joined to the cut one: one object, cut
+    assert drop_cut_objects([inner, cut, off], mask) == [off]
+    assert drop_cut_objects([inner], np.zeros((40, 40), np.uint8)) == [inner]
+
+
+def test_dataset_drops_objects_cut_by_the_image_border_with_and_without_cache(tmp_path):
+    d = tmp_path / "obj"
+    d.mkdir()
+    mask = np.zeros((400, 400), np.uint8)
+    mask[150:250, 150:250] = 255    # a whole object
+    mask[20:80, 330:400] = 255      # an object running out of the picture
+    rgb = np.dstack([mask] * 3)
+    cv2.imwrite(str(d / "0_obj_RGB.png"), rgb)
+    cv2.imwrite(str(d / "0_obj_mask.png"), mask)
+    cv2.imwrite(str(d / "0_obj_perfect_depth.tiff"), np.full((400, 400), 1.5, np.float32))
+    whole, cut = Grasp(200.0, 200.0, 0.0, 60.0, 30.0), Grasp(370.0, 50.0, 0.0, 40.0, 20.0)
+    write_jacquard_grasps(d / "0_obj_grasps.txt", [whole, cut])
+    records = open_dataset(tmp_path, need=("rgb", "mask", "depth")).records
+    view = View.centre_crop((400, 400), 300)
+    kept = [view.grasp_to_net(g) for g in (whole, cut)]
+    for cache in (None, SourceCache(tmp_path / "cache", 350)):
+        keep = GraspDataset(records, "depth", cache=cache)[0]
+        drop = GraspDataset(records, "depth", cache=cache, cut_objects="drop")[0]
+        np.testing.assert_allclose(keep["grasps"][:, :2], [[g.x, g.y] for g in kept], atol=1e-6)
+        np.testing.assert_allclose(drop["grasps"][:, :2], [[kept[0].x, kept[0].y]], atol=1e-6)
+        q = drop["targets"]["q"][0].numpy()
+        assert q[int(kept[0].y), int(kept[0].x)] == 1 and q[int(kept[1].y), int(kept[1].x)] == 0
+        assert drop["targets"]["aux"].shape == (1, 300, 300)   # the depth target is unchanged
+    with pytest.raises(ValueError, match="cut_objects"):
+        GraspDataset(records, cut_objects="maybe")

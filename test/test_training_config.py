@@ -34,6 +34,12 @@ def test_overrides_reach_every_entry_and_typos_are_errors(tmp_path):
         apply_overrides(cfg, ["optim.epoch=2"])
     with pytest.raises(ConfigError, match="rotation must be one of"):
         apply_overrides(cfg, ["augment.rotation=sideways"])
+    with pytest.raises(ConfigError, match="cut_objects must be one of"):
+        apply_overrides(cfg, ["data.cut_objects=sometimes"])
+    from mtg_grasp_ros.training.loop import need_for_training
+    assert need_for_training(cfg) == ("rgb", "depth")
+    assert need_for_training(apply_overrides(cfg, ["data.cut_objects=drop"])) == \
+        ("rgb", "depth", "mask")
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: {epochs: 3, lr_typo: 1}\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: unknown keys in 'optim': \['lr_typo'\]"):

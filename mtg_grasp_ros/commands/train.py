@@ -69,15 +69,14 @@ def measure_loading(cfg: TrainConfig, data: Path, batches: int) -> None:
     """Images/s of the training loader alone (decode, augment, targets, collate)."""
     import torch
 
-    from ..datasets import need_for_aux, open_dataset
+    from ..datasets import open_dataset
     from ..datasets.images import SourceCache
-    from ..datasets.torch_dataset import GraspDataset
     from ..training.evaluate import make_loader
+    from ..training.loop import need_for_training, training_dataset
 
-    index = open_dataset(data, cfg.data.format, need_for_aux(cfg.model.aux), cfg.data.skip_bad)
+    index = open_dataset(data, cfg.data.format, need_for_training(cfg), cfg.data.skip_bad)
     cache = SourceCache(cfg.data.cache, cfg.data.cache_side) if cfg.data.cache else None
-    ds = GraspDataset(index.records, cfg.model.aux, cfg.model.input_size, cfg.augment,
-                      cfg.optim.seed, cache)
+    ds = training_dataset(cfg, index.records, cache)
     for epoch in range(2):  # the second pass shows the cache's effect
         ds.set_epoch(epoch)
         loader = make_loader(ds, cfg.optim.batch_size, cfg.optim.workers, torch.device("cpu"),

@@ -9,8 +9,9 @@ Where rectangles overlap, the one drawn last wins, as in ggcnn.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+import cv2
 import numpy as np
 
 from ..grasp import Grasp
@@ -53,3 +54,27 @@ def grasp_maps(grasps: Iterable[Grasp], size: int) -> dict[str, np.ndarray]:
         for k, v in values.items():
             maps[k][r0:r0 + h, c0:c0 + w][inside] = v
     return maps
+
+
+def drop_cut_objects(grasps: Sequence[Grasp], mask: np.ndarray) -> list[Grasp]:
+    """The grasps not centred on an object that the view's edge cuts.
+
+    ``mask`` is the object mask in network pixels (nonzero = object). An object touching the
+    edge of the view is only partly seen: whether it can be grasped, and where, depends on the
+    part the network does not see, so its grasps are taught as background (a training-label
+    choice, ``data.cut_objects: drop``). The world's edges in real frames (a box at the
+    border, the next table) then stop looking like targets (issue 12). Objects are the
+    8-connected components of the mask; a grasp whose centre is off the mask is kept.
+    """
+    if not len(grasps):
+        return list(grasps)
+    count, labels = cv2.connectedComponents((mask > 0).astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return list(grasps)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    cut = np.zeros(count, dtype=bool)
+    cut[edge] = True
+    cut[0] = False
+    h, w = labels.shape
+    return [g for g in grasps
+            if not cut[labels[min(max(round(g.y), 0), h - 1), min(max(round(g.x), 0), w - 1)]]]

@@ -22,9 +22,9 @@ from ..grasp import Grasp, wrap_angle
 from ..model import INPUT_SIZE
 from ..preprocess import View, warp
 from .augment import AugmentConfig, camera_effects, paste_clutter, random_view, rescaled_view
-from .images import SourceCache, read_source
+from .images import SourceCache, read_aux, read_source
 from .records import DatasetError, Record, grasps_to_array
-from .targets import grasp_maps
+from .targets import drop_cut_objects, grasp_maps
 
 
 @dataclass
@@ -73,17 +73,23 @@ def grasps_in_view(record: Record, view: View) -> list[Grasp]:
 class GraspDataset(Dataset):
     """Records to network samples; ``augment=None`` gives the inference centre crop
     (``frame="whole"``, as the node sees the frame) or ggcnn's Cornell window
-    (``frame="ggcnn"``, :func:`~mtg_grasp_ros.framing.ggcnn_view`).
+    (``frame="ggcnn"``, :func:`~mtg_grasp_ros.framing.ggcnn_view`). ``cut_objects="drop"``
+    leaves out the grasps on objects the view cuts (:func:`.targets.drop_cut_objects`; the
+    records need masks).
     """
 
     def __init__(self, records: Sequence[Record], aux: str | None = None,
                  size: int = INPUT_SIZE, augment: AugmentConfig | None = None,
                  seed: int = 0, cache: SourceCache | None = None,
-                 skip_bad: bool = False, frame: str = "whole") -> None:
+                 skip_bad: bool = False, frame: str = "whole", cut_objects: str = "keep"
+                 ) -> None:
         from ..framing import FRAMES
 
         if frame not in FRAMES:
             raise ValueError(f"unknown frame {frame!r}; expected one of {FRAMES}")
+        if cut_objects not in ("keep", "drop"):
+            raise ValueError(f"cut_objects must be 'keep' or 'drop', got {cut_objects!r}")
+        self.cut_objects = cut_objects
         self.frame = frame
         self.records = list(records)
         self.skip_bad = skip_bad
@@ -112,6 +118,15 @@ class GraspDataset(Dataset):
                 raise
             return {"skipped": str(exc), "index": index}
 
+    def _mask(self, record: Record) -> np.ndarray:
+        """The record's object mask at the pixels ``rgb`` comes in (cached or source)."""
+        if self.cache is not None:
+            mask = self.cache.load(record, "saliency")[1]
+        else:
+            mask = read_aux(record, "saliency")
+        assert mask is not None                  # read_aux raises when there is no mask
+        return mask
+
     def _sample(self, index: int) -> dict:
         record = self.records[index]
         if self.cache is not None:
@@ -133,6 +148,9 @@ class GraspDataset(Dataset):
         pixel_view = rescaled_view(view, scale)
         image = np.ascontiguousarray(warp(rgb, pixel_view))
         grasps = grasps_in_view(record, view)
+        if self.cut_objects == "drop":
+            mask = aux if aux is not None and self.aux == "saliency" else self._mask(record)
+            grasps = drop_cut_objects(grasps, warp(mask, pixel_view, nearest=True))
         maps = grasp_maps(grasps, self.size)
         if rng is not None:
             assert self.augment is not None      # rng is only drawn for augmentation

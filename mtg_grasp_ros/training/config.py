@@ -42,6 +42,10 @@ def parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
+#: What training does with grasps on objects cut by the view's edge.
+CUT_OBJECTS = ("keep", "drop")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """How the dataset is read: format, bad scenes, image cache."""
@@ -50,6 +54,14 @@ class DataConfig:
     skip_bad: bool = False        # skip and count bad scenes instead of stopping
     cache: str | None = None      # directory of decoded, downscaled training images
     cache_side: int = 600         # cached short side: input_size / zoom_min keeps all detail
+    #: Grasps on objects the view's edge cuts: ``keep`` them, or ``drop`` them (taught as
+    #: background; needs the scenes' masks). See ``datasets.targets.drop_cut_objects``.
+    cut_objects: str = "keep"
+
+    def __post_init__(self) -> None:
+        if self.cut_objects not in CUT_OBJECTS:
+            raise ValueError(f"cut_objects must be one of {CUT_OBJECTS}, got "
+                             f"{self.cut_objects!r}")
 
 
 @dataclass(frozen=True)

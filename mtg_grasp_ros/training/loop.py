@@ -29,7 +29,7 @@ from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from .. import precision as prec
-from ..datasets import need_for_aux, open_dataset
+from ..datasets import Record, need_for_aux, open_dataset
 from ..datasets.images import SourceCache
 from ..datasets.splits import Split, load_split, make_split, save_split, select
 from ..datasets.torch_dataset import GraspDataset
@@ -100,6 +100,20 @@ def _model_of(model: torch.nn.Module) -> GraspCNN:
     return net
 
 
+
+def need_for_training(cfg: TrainConfig) -> tuple[str, ...]:
+    """The files each record must have: the auxiliary target's, and masks to drop cut objects."""
+    need = need_for_aux(cfg.model.aux)
+    return need + ("mask",) if cfg.data.cut_objects == "drop" and "mask" not in need else need
+
+
+def training_dataset(cfg: TrainConfig, records: list[Record],
+                     cache: SourceCache | None) -> GraspDataset:
+    """The augmented training set of a config (the run's and ``--measure-loading``'s)."""
+    return GraspDataset(records, cfg.model.aux, cfg.model.input_size, cfg.augment,
+                        cfg.optim.seed, cache, cfg.data.skip_bad,
+                        cut_objects=cfg.data.cut_objects)
+
 def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool = False,
           stop_after: int | None = None, command: str = "", progress: bool = True) -> TrainResult:
     """Train ``cfg`` on ``data`` into ``run_dir``; ``stop_after`` ends the run after that
@@ -128,7 +142,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         runs["commands"].append(command)
         run_file.write_text(json.dumps(runs, indent=1))
 
-    index = open_dataset(data, cfg.data.format, need_for_aux(cfg.model.aux), cfg.data.skip_bad)
+    index = open_dataset(data, cfg.data.format, need_for_training(cfg), cfg.data.skip_bad)
     say(index.summary())
     for reason in index.skipped[:5]:
         say(f"  skipped: {reason}")
@@ -152,9 +166,9 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
     size = cfg.model.input_size
     cache = SourceCache(cfg.data.cache, cfg.data.cache_side) if cfg.data.cache else None
     skip = cfg.data.skip_bad
-    train_ds = GraspDataset(train_recs, cfg.model.aux, size, cfg.augment, cfg.optim.seed, cache,
-                            skip)
-    val_ds = GraspDataset(val_recs, cfg.model.aux, size, None, skip_bad=skip)
+    cut = cfg.data.cut_objects
+    train_ds = training_dataset(cfg, train_recs, cache)
+    val_ds = GraspDataset(val_recs, cfg.model.aux, size, None, skip_bad=skip, cut_objects=cut)
     model: torch.nn.Module = GraspCNN(cfg.model)
     if cfg.optim.init and ckpt is None:
         say(init_weights(_model_of(model), cfg.optim.init))
@@ -284,7 +298,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         net = GraspCNN(cfg.model).to(device)
         net.load_state_dict(best["model"])
         test = evaluate(net, make_loader(GraspDataset(test_recs, None, size, None,
-                                                      skip_bad=skip),
+                                                      skip_bad=skip, cut_objects=cut),
                                          cfg.optim.batch_size, cfg.optim.workers, device),
                         device, cfg.postprocess, records=test_recs)
         test_acc = test.accuracy
