@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MTG_SHARED_DIR", REPO.parent / "shared"))
 JACQUARD_SAMPLES = SHARED / "data" / "jacquard_samples"
 ROS1_BAGS = SHARED / "data" / "bags"
+CORNELL_SAMPLES = SHARED / "data" / "cornell_samples"
 
 
 
@@ -33,3 +34,10 @@ def jacquard_samples() -> Path:
     if not JACQUARD_SAMPLES.is_dir():
         pytest.skip(f"real Jacquard samples not found at {JACQUARD_SAMPLES}")
     return JACQUARD_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def cornell_samples() -> Path:
+    if not CORNELL_SAMPLES.is_dir():
+        pytest.skip(f"real Cornell samples not found at {CORNELL_SAMPLES}")
+    return CORNELL_SAMPLES

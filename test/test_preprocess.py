@@ -2,6 +2,7 @@
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -100,3 +101,17 @@ def test_to_rgb_errors_name_encoding_and_shape():
         to_rgb(np.zeros((0, 8, 3), np.uint8), "rgb8")
     with pytest.raises(ImageError, match="must be uint8"):
         to_rgb(np.zeros((8, 8, 3), np.float32), "rgb8")
+
+
+def test_shrinking_a_real_frame_is_close_to_area_averaging_and_fills_the_buffer(cornell_samples):
+    path = sorted(cornell_samples.rglob("pcd*r.png"))[0]
+    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    view = View.centre_crop(rgb.shape, 300)
+    area = cv2.resize(rgb[:, 80:560], (300, 300), interpolation=cv2.INTER_AREA)
+    out = np.zeros((300, 300, 3), np.uint8)
+    got = warp(rgb, view, out=out)
+    assert got is out and (warp(rgb, view) == out).all()
+    diff = np.abs(out.astype(np.int16) - area)
+    assert diff.mean() < 0.5 and diff.max() < 40
+    depth = rgb[:, :, 0].astype(np.float32) / 255       # float maps (the depth target) too
+    np.testing.assert_allclose(warp(depth, view), area[:, :, 0] / 255, atol=0.2)

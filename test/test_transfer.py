@@ -22,7 +22,6 @@ from mtg_grasp_ros.settings import MODEL_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "models" / MODEL_FILE
-CORNELL = REPO.parent / "shared" / "data" / "cornell_samples"
 
 
 def _generate(out: Path) -> None:
@@ -154,14 +153,12 @@ def test_fine_tuning_from_the_bundled_model_with_a_schedule(world, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def cornell_three(tmp_path_factory) -> Path:
-    if not CORNELL.is_dir():
-        pytest.skip(f"real Cornell samples not found at {CORNELL}")
+def cornell_three(tmp_path_factory, cornell_samples) -> Path:
     out = tmp_path_factory.mktemp("cornell") / "10"
     out.mkdir()
     for n in ("1000", "1010", "1020"):
         for suffix in ("r.png", "cpos.txt", "cneg.txt"):
-            shutil.copy(CORNELL / "10" / f"pcd{n}{suffix}", out)
+            shutil.copy(cornell_samples / "10" / f"pcd{n}{suffix}", out)
     return out.parent
 
 
