@@ -34,6 +34,8 @@ def test_overrides_reach_every_entry_and_typos_are_errors(tmp_path):
         apply_overrides(cfg, ["optim.epoch=2"])
     with pytest.raises(ConfigError, match="rotation must be one of"):
         apply_overrides(cfg, ["augment.rotation=sideways"])
+    with pytest.raises(ConfigError, match=r"average_last must be in \[0, optim.epochs = 40\]"):
+        apply_overrides(cfg, ["optim.average_last=41"])
     with pytest.raises(ConfigError, match="cut_objects must be one of"):
         apply_overrides(cfg, ["data.cut_objects=sometimes"])
     from mtg_grasp_ros.training.loop import need_for_training

@@ -40,11 +40,12 @@ def runs(jacquard_samples, tmp_path_factory):
     common = ["train", "--config", str(REPO / "config/train/mtgcnn_p_saliency.yaml"),
               "--data", str(jacquard_samples), "--epochs", "2", "--batch-size", "2",
               "--workers", "0", "--split", str(split), "--set", "model.input_size=100",
-              "--no-progress"]
+              "--set", "optim.average_last=2", "--no-progress"]
     a, b = tmp / "a", tmp / "b"
     assert main(common + ["--out", str(a)]) == 0
     assert main(common + ["--out", str(b), "--stop-after", "1"]) == 0
-    interrupted = {"rows": _rows(b), "test": (b / "test.json").exists()}
+    interrupted = {"rows": _rows(b), "test": (b / "test.json").exists(),
+                   "last": torch.load(b / "last.pt", weights_only=True)}
     # Resume with a DataLoader worker: the data must not depend on the worker count.
     assert main(["train", "--resume", "--data", str(jacquard_samples), "--out", str(b),
                  "--workers", "1", "--no-progress"]) == 0
@@ -75,6 +76,26 @@ def test_resumed_run_ends_identical_to_uninterrupted_run(runs):
         assert torch.equal(sa["exp_avg"], sb["exp_avg"])
     assert _rows(runs["a"]) == _rows(runs["b"])
     assert len(json.loads((runs["b"] / "run.json").read_text())["commands"]) == 2
+
+
+def test_weights_of_the_last_epochs_are_averaged_across_a_resume(runs):
+    first = runs["interrupted"]["last"]
+    assert first["average"]["n_averaged"] == 1
+    for k, v in first["model"].items():
+        assert torch.equal(first["average"][f"module.{k}"], v), k
+    final = [torch.load(runs[r] / "last.pt", weights_only=True) for r in ("a", "b")]
+    for last in final:
+        assert last["average"]["n_averaged"] == 2
+        for k, v in last["model"].items():
+            torch.testing.assert_close(last["average"][f"module.{k}"],
+                                       (first["model"][k] + v) / 2, rtol=1e-5, atol=1e-7)
+    best = torch.load(runs["a"] / "best.pt", weights_only=True)
+    test = json.loads((runs["a"] / "test.json").read_text())
+    assert test["averaged_epochs"] == best.get("averaged_epochs", 0) in (0, 2)
+    if test["averaged_epochs"]:     # chosen: best.pt holds the average itself
+        for k, v in final[0]["average"].items():
+            if k != "n_averaged":
+                assert torch.equal(best["model"][k.removeprefix("module.")], v), k
 
 
 def test_train_errors_are_plain_messages(runs, tmp_path, capsys):

@@ -94,6 +94,10 @@ class OptimConfig:
     channels_last: bool = False   # NHWC activations (about 2x faster convolutions on CPU)
     threads: int | None = None    # torch CPU threads (None: torch's default)
     init: str | None = None       # model (.safetensors) or checkpoint (.pt) to start from
+    #: Average the weights at the end of the last N epochs (stochastic weight averaging; the
+    #: networks have no batch norm to re-estimate); the average is validated after the last
+    #: epoch and chosen over the best epoch when its validation accuracy is at least as high.
+    average_last: int = 0
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,9 @@ def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
     if cfg.optim.precision not in PRECISIONS:
         raise ConfigError(f"{source}: optim.precision must be one of {PRECISIONS}, got "
                           f"{cfg.optim.precision!r}")
+    if not 0 <= cfg.optim.average_last <= cfg.optim.epochs:
+        raise ConfigError(f"{source}: optim.average_last must be in [0, optim.epochs = "
+                          f"{cfg.optim.epochs}], got {cfg.optim.average_last}")
     if cfg.optim.threads is not None and cfg.optim.threads < 1:
         raise ConfigError(f"{source}: optim.threads must be >= 1, got {cfg.optim.threads}")
     if cfg.model.aux is not None and cfg.model.arch == "ggcnn2":

@@ -4,8 +4,10 @@ Everything a run writes lives in its directory:
 
 * ``config.yaml`` – the resolved configuration; ``run.json`` – data path and commands;
   ``split.json`` – the split (unless reused);
-* ``last.pt`` – checkpoint after each epoch (model, optimiser, epoch, RNG, best so far);
-* ``best.pt`` and ``best.safetensors`` – the model with the best validation accuracy;
+* ``last.pt`` – checkpoint after each epoch (model, optimiser, epoch, RNG, best so far, and
+  the running weight average of ``optim.average_last``);
+* ``best.pt`` and ``best.safetensors`` – the model with the best validation accuracy (an
+  epoch's, or the average of the last epochs' weights when that validates at least as well);
 * ``metrics.csv`` and ``tb/`` – per-epoch losses, validation accuracy, throughput;
 * ``test.json`` – the best model on the fold's test part (read by ``evaluate-folds``).
 
@@ -25,6 +27,7 @@ from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
@@ -188,6 +191,10 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
     if info.enabled:
         model = DistributedDataParallel(model, device_ids=[device.index]
                                         if device.type == "cuda" else None)
+    average = None
+    if ckpt is not None and "average" in ckpt:
+        average = AveragedModel(_model_of(model))
+        average.load_state_dict(ckpt["average"])
     log = RunLog(run_dir, start) if main else None
     scaler = prec.grad_scaler(device, dtype)
 
@@ -249,6 +256,10 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         if not all(math.isfinite(v) for v in sums.values()):
             raise FloatingPointError(f"epoch {epoch + 1}: the loss is not finite ({sums})")
 
+        if epoch >= epochs - cfg.optim.average_last:
+            if average is None:
+                average = AveragedModel(_model_of(model))
+            average.update_parameters(_model_of(model))
         val_acc = -1.0
         if main:
             t_val = time.perf_counter()
@@ -283,7 +294,9 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
             save_checkpoint({"epoch": epoch + 1, "model": _model_of(model).state_dict(),
                              "optimizer": optimiser.state_dict(), "config": cfg.to_dict(),
                              "rng": rng_state(), "best_accuracy": best_acc,
-                             "best_epoch": best_epoch}, run_dir / "last.pt")
+                             "best_epoch": best_epoch,
+                             **({"average": average.state_dict()} if average else {})},
+                            run_dir / "last.pt")
         distributed.barrier(info)
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < epochs:
             say(f"stopped after epoch {epoch + 1} as asked; continue with --resume")
@@ -291,6 +304,30 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
                 log.close()
             distributed.teardown(info)
             return TrainResult(run_dir, epoch + 1, best_acc, best_epoch, False)
+
+    averaged = 0
+    if main and average is not None:
+        averaged = int(average.n_averaged)
+        mean_net = average.module
+        assert isinstance(mean_net, GraspCNN)    # a copy of the run's network
+        val = evaluate(mean_net, make_loader(val_ds, cfg.optim.batch_size, cfg.optim.workers,
+                                        device), device, cfg.postprocess, None,
+                       cfg.optim.val_batches)
+        chosen = val.accuracy >= best_acc
+        say(f"average of the last {averaged} epochs' weights: val accuracy "
+            f"{val.accuracy:.2f}% ({val.correct}/{val.total}) against {best_acc:.2f}% at epoch "
+            f"{best_epoch}: {'chosen' if chosen else 'not chosen'}")
+        if chosen:
+            best_acc, best_epoch = val.accuracy, epochs
+            save_checkpoint({"epoch": epochs, "model": mean_net.state_dict(),
+                             "config": cfg.to_dict(), "val_accuracy": val.accuracy,
+                             "averaged_epochs": averaged}, run_dir / "best.pt")
+            save_model(mean_net, run_dir / "best.safetensors", trained_on=str(data),
+                       accuracy=val.accuracy,
+                       extra={"epoch": epochs, "metric": "val_accuracy", "variant": cfg.name,
+                              "command": command, "averaged_epochs": averaged})
+        else:
+            averaged = 0
 
     test_acc = None
     if main:
@@ -306,7 +343,8 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         (run_dir / "test.json").write_text(json.dumps({
             "variant": cfg.name, "model": model_name, "aux": aux, "loss": cfg.loss,
             "fold": cfg.split.fold, "split": cfg.split.file or str(run_dir / "split.json"),
-            "best_epoch": best_epoch, "val_accuracy": best_acc, "accuracy": test_acc,
+            "best_epoch": best_epoch, "averaged_epochs": averaged,
+            "val_accuracy": best_acc, "accuracy": test_acc,
             "correct": test.correct, "total": test.total, "skipped": test.skipped,
             "images": test.images}, indent=1))
         say(f"test accuracy of the best model (epoch {best_epoch}): {test_acc:.2f}% "
