@@ -29,7 +29,7 @@ from .projection import (
 )
 
 NODE_NAME = "grasp_detector"
-MODEL_FILE = "mtgcnn_p_depth_world.safetensors"
+MODEL_FILE = "mtgcnn_p_depth_world_cut.safetensors"
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 MODES = ("continuous", "on_request")
 INPUTS = ("raw", "compressed")

@@ -204,3 +204,26 @@ def test_export_of_last_checkpoint_claims_no_accuracy(runs, tmp_path):
     assert main(["export", "--checkpoint", str(runs["b"] / "last.pt"), "--out", str(out)]) == 0
     _, meta = load_model(out.with_suffix(".safetensors"))
     assert meta.accuracy is None and meta.extra["epoch"] == 2
+
+
+def test_export_of_last_checkpoint_takes_its_measured_test_accuracy(runs, tmp_path, capsys):
+    last, report = runs["b"] / "last.pt", tmp_path / "eval.json"
+    assert main(["evaluate", "--model", str(last), "--data", str(runs["data"]), "--split",
+                 str(runs["split"]), "--part", "test", "--workers", "0",
+                 "--json", str(report)]) == 0
+    out = tmp_path / "last_model"
+    assert main(["export", "--checkpoint", str(last), "--out", str(out),
+                 "--measured", str(report)]) == 0
+    _, meta = load_model(out.with_suffix(".safetensors"))
+    doc = json.loads(report.read_text())
+    assert meta.accuracy == doc["accuracy"] and meta.extra["accuracy_is"].startswith(
+        f"test accuracy, fold 0 ({doc['correct']}/{doc['total']}")
+    # a report of another model, or of the validation part, is refused by name
+    assert main(["export", "--checkpoint", str(runs["a"] / "last.pt"), "--out", str(out),
+                 "--measured", str(report)]) == 2
+    assert f"measures {last}, not" in capsys.readouterr().err
+    doc["part"] = "val"
+    report.write_text(json.dumps(doc))
+    assert main(["export", "--checkpoint", str(last), "--out", str(out),
+                 "--measured", str(report)]) == 2
+    assert "the val part; export needs the test part" in capsys.readouterr().err

@@ -14,6 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help="models/NAME: writes NAME.safetensors (and NAME.onnx with --onnx)")
     p.add_argument("--onnx", action="store_true", help="also write an ONNX file")
+    p.add_argument("--measured", type=Path, metavar="REPORT.json",
+                   help="'mtg_grasp evaluate --model CHECKPOINT --split ... --part test --json' "
+                        "of this checkpoint: its test accuracy goes into the model's metadata")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     command = "mtg_grasp " + " ".join(shlex.quote(a) for a in args.argv)
     try:
-        path, meta, onnx = export(args.checkpoint, args.out, command, args.onnx)
+        path, meta, onnx = export(args.checkpoint, args.out, command, args.onnx, args.measured)
     except (CheckpointError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

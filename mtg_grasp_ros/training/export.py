@@ -48,19 +48,49 @@ def run_accuracy(run_dir: Path) -> tuple[float | None, str]:
     return None, ""
 
 
+def measured_accuracy(report: str | Path, checkpoint: Path) -> tuple[float, str]:
+    """The test accuracy in an ``mtg_grasp evaluate --json`` report of ``checkpoint``.
+
+    For a checkpoint the run did not measure (``last.pt``): the report must be of this very
+    file, on the test part of a split, so the model file states no figure it was not given.
+    """
+    report = Path(report)
+    try:
+        doc = json.loads(report.read_text())
+        model, part, split = Path(doc["model"]), doc.get("part"), doc.get("split")
+        accuracy, correct, total = float(doc["accuracy"]), doc["correct"], doc["total"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{report}: not an 'mtg_grasp evaluate --json' report ({exc})") from None
+    if model.resolve() != checkpoint.resolve():
+        raise ValueError(f"{report}: measures {model}, not {checkpoint}")
+    if part != "test" or not split:
+        raise ValueError(f"{report}: measures {'no split' if not split else f'the {part} part'}"
+                         f"; export needs the test part of the run's split")
+    return accuracy, f"test accuracy, fold {doc.get('fold')} ({correct}/{total}, {split})"
+
+
 def export(checkpoint: str | Path, out: str | Path, command: str = "",
-           onnx: bool = False) -> tuple[Path, ModelMetadata, Path | None]:
-    """Write ``out.safetensors`` (grasp branch only, with metadata) and maybe ``out.onnx``."""
+           onnx: bool = False, measured: str | Path | None = None
+           ) -> tuple[Path, ModelMetadata, Path | None]:
+    """Write ``out.safetensors`` (grasp branch only, with metadata) and maybe ``out.onnx``.
+
+    ``measured``: an evaluate report of ``checkpoint`` on a test part, whose accuracy the
+    metadata records (for a ``last.pt``; a ``best.pt`` has the run's own test result).
+    """
     checkpoint, out = Path(checkpoint), Path(out)
     model, ckpt = model_from_checkpoint(checkpoint)
     cfg = from_dict(ckpt["config"], str(checkpoint))
     target = out if out.suffix == ".safetensors" else out.with_name(out.name + ".safetensors")
-    if "val_accuracy" in ckpt:   # best.pt: the model the run measured
+    accuracy: float | None
+    if measured is not None:
+        accuracy, what = measured_accuracy(measured, checkpoint)
+    elif "val_accuracy" in ckpt:   # best.pt: the model the run measured
         accuracy, what = run_accuracy(checkpoint.parent)
         if accuracy is None:
             accuracy, what = ckpt["val_accuracy"], "validation accuracy"
     else:                        # last.pt: its own accuracy was not measured on test data
-        accuracy, what = None, "not measured (export best.pt for the measured model)"
+        accuracy, what = None, ("not measured (export best.pt for the measured model, or "
+                                "give --measured)")
     run_file = checkpoint.parent / "run.json"
     data = json.loads(run_file.read_text())["data"] if run_file.is_file() else "unknown"
     meta = save_model(model, target, grasp_only=True, trained_on=data,
