@@ -127,7 +127,8 @@ class View:
 
 
 #: Image types :func:`_shrink` takes (torch's antialiased resize has no other integer type).
-_SHRINK_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+_TORCH_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32}
+_SHRINK_DTYPES = tuple(_TORCH_DTYPES)
 
 
 def _shrink(crop: np.ndarray, size: int, out: np.ndarray | None) -> np.ndarray:
@@ -138,11 +139,15 @@ def _shrink(crop: np.ndarray, size: int, out: np.ndarray | None) -> np.ndarray:
     where ``cv2.INTER_AREA`` took 1.4-1.9 ms, the largest of the node's light stages (issue 10); the
     pixels differ from area averaging by 0.3 grey levels on average (a slightly softer filter).
     """
-    t = torch.from_numpy(crop)
-    # channels_last in and so out: the HWC result is then one contiguous block to copy
-    # (a strided or NCHW path took 1.3-2.2 ms, as long as INTER_AREA)
-    t = t.permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last) \
-        if t.ndim == 3 else t[None, None].contiguous()
+    # The crop is copied by numpy into a channels_last tensor: channels_last in, so out, and
+    # the HWC result is one contiguous block (a strided or NCHW input took 1.3-2.2 ms, as
+    # long as INTER_AREA); numpy's copy also takes read-only frames (a ROS message's buffer),
+    # which torch.from_numpy warns about.
+    h, w = crop.shape[:2]
+    c = crop.shape[2] if crop.ndim == 3 else 1
+    t = torch.empty((1, c, h, w), dtype=_TORCH_DTYPES[crop.dtype],
+                    memory_format=torch.channels_last)
+    np.copyto(t.permute(0, 2, 3, 1)[0].numpy().reshape(crop.shape), crop)
     r = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True,
                       align_corners=False)
     res = (r[0].permute(1, 2, 0) if crop.ndim == 3 else r[0, 0]).numpy()

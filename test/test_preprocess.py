@@ -1,6 +1,7 @@
 """Image to network input, and network pixels back to the image."""
 
 import math
+import warnings
 
 import cv2
 import numpy as np
@@ -111,6 +112,10 @@ def test_shrinking_a_real_frame_is_close_to_area_averaging_and_fills_the_buffer(
     out = np.zeros((300, 300, 3), np.uint8)
     got = warp(rgb, view, out=out)
     assert got is out and (warp(rgb, view) == out).all()
+    frozen = np.frombuffer(rgb.tobytes(), np.uint8).reshape(rgb.shape)   # a message's buffer
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # torch.from_numpy would warn: not writable
+        assert (warp(frozen, view) == out).all()
     diff = np.abs(out.astype(np.int16) - area)
     assert diff.mean() < 0.5 and diff.max() < 40
     depth = rgb[:, :, 0].astype(np.float32) / 255       # float maps (the depth target) too
