@@ -17,6 +17,9 @@ import numpy as np
 from ..grasp import Grasp
 from ..model import WIDTH_SCALE_PX
 
+#: What the targets do with grasps on objects the view's edge cuts (:func:`drop_cut_objects`).
+CUT_OBJECTS: tuple[str, ...] = ("keep", "drop")
+
 
 def centre_third_window(g: Grasp, size: int) -> tuple[int, int, np.ndarray] | None:
     """(row0, col0, inside): the pixels whose centres lie in the grasp's centre third, as a

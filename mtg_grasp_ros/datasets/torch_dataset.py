@@ -24,7 +24,7 @@ from ..preprocess import View, warp
 from .augment import AugmentConfig, camera_effects, paste_clutter, random_view, rescaled_view
 from .images import SourceCache, read_aux, read_source
 from .records import DatasetError, Record, grasps_to_array
-from .targets import drop_cut_objects, grasp_maps
+from .targets import CUT_OBJECTS, drop_cut_objects, grasp_maps
 
 
 @dataclass
@@ -87,8 +87,8 @@ class GraspDataset(Dataset):
 
         if frame not in FRAMES:
             raise ValueError(f"unknown frame {frame!r}; expected one of {FRAMES}")
-        if cut_objects not in ("keep", "drop"):
-            raise ValueError(f"cut_objects must be 'keep' or 'drop', got {cut_objects!r}")
+        if cut_objects not in CUT_OBJECTS:
+            raise ValueError(f"cut_objects must be one of {CUT_OBJECTS}, got {cut_objects!r}")
         self.cut_objects = cut_objects
         self.frame = frame
         self.records = list(records)

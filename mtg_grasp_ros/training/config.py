@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..datasets.augment import AugmentConfig
+from ..datasets.targets import CUT_OBJECTS
 from ..losses import LOSSES
 from ..model import ModelConfig
 from ..postprocess import PostprocessConfig
@@ -40,10 +41,6 @@ _Loader.add_implicit_resolver(  # PyYAML copies the resolver table for the subcl
 def parse_yaml(text: str) -> Any:
     """YAML as this module reads it (config files and ``--set`` values)."""
     return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-
-
-#: What training does with grasps on objects cut by the view's edge.
-CUT_OBJECTS = ("keep", "drop")
 
 
 @dataclass(frozen=True)

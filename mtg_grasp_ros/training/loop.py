@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from ..preprocess import normalise
 from . import distributed
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from .config import TrainConfig, from_dict, learning_rate, save_config
-from .evaluate import evaluate, make_loader
+from .evaluate import EvalResult, evaluate, make_loader
 from .logs import RunLog
 
 
@@ -196,6 +197,13 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         average = AveragedModel(_model_of(model))
         average.load_state_dict(ckpt["average"])
     log = RunLog(run_dir, start) if main else None
+
+    def validate(net: GraspCNN, loss: Callable | None = None) -> EvalResult:
+        """``net`` on the validation part (each epoch's weights, and their average)."""
+        return evaluate(net, make_loader(val_ds, cfg.optim.batch_size, cfg.optim.workers,
+                                         device), device, cfg.postprocess, loss,
+                        cfg.optim.val_batches)
+
     scaler = prec.grad_scaler(device, dtype)
 
     epochs = cfg.optim.epochs
@@ -263,9 +271,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         val_acc = -1.0
         if main:
             t_val = time.perf_counter()
-            val = evaluate(_model_of(model), make_loader(val_ds, cfg.optim.batch_size,
-                                                         cfg.optim.workers, device),
-                           device, cfg.postprocess, loss_fn, cfg.optim.val_batches)
+            val = validate(_model_of(model), loss_fn)
             val_acc = val.accuracy
             row = {f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()}
             row.update(val_loss=val.loss if val.loss is not None else math.nan,
@@ -310,9 +316,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         averaged = int(average.n_averaged)
         mean_net = average.module
         assert isinstance(mean_net, GraspCNN)    # a copy of the run's network
-        val = evaluate(mean_net, make_loader(val_ds, cfg.optim.batch_size, cfg.optim.workers,
-                                        device), device, cfg.postprocess, None,
-                       cfg.optim.val_batches)
+        val = validate(mean_net)
         chosen = val.accuracy >= best_acc
         say(f"average of the last {averaged} epochs' weights: val accuracy "
             f"{val.accuracy:.2f}% ({val.correct}/{val.total}) against {best_acc:.2f}% at epoch "
