@@ -118,15 +118,6 @@ class GraspDataset(Dataset):
                 raise
             return {"skipped": str(exc), "index": index}
 
-    def _mask(self, record: Record) -> np.ndarray:
-        """The record's object mask at the pixels ``rgb`` comes in (cached or source)."""
-        if self.cache is not None:
-            mask = self.cache.load(record, "saliency")[1]
-        else:
-            mask = read_aux(record, "saliency")
-        assert mask is not None                  # read_aux raises when there is no mask
-        return mask
-
     def _sample(self, index: int) -> dict:
         record = self.records[index]
         if self.cache is not None:
@@ -149,8 +140,12 @@ class GraspDataset(Dataset):
         image = np.ascontiguousarray(warp(rgb, pixel_view))
         grasps = grasps_in_view(record, view)
         if self.cut_objects == "drop":
-            mask = aux if aux is not None and self.aux == "saliency" else self._mask(record)
-            grasps = drop_cut_objects(grasps, warp(mask, pixel_view, nearest=True))
+            # the saliency target is the mask; else the source mask (no second cached copy
+            # of the image), warped in source pixels
+            mask, mask_view = (aux, pixel_view) if self.aux == "saliency" else \
+                (read_aux(record, "saliency"), view)
+            assert mask is not None              # read_aux raises when there is no mask
+            grasps = drop_cut_objects(grasps, warp(mask, mask_view, nearest=True))
         maps = grasp_maps(grasps, self.size)
         if rng is not None:
             assert self.augment is not None      # rng is only drawn for augmentation

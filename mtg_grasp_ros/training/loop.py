@@ -104,7 +104,6 @@ def _model_of(model: torch.nn.Module) -> GraspCNN:
     return net
 
 
-
 def need_for_training(cfg: TrainConfig) -> tuple[str, ...]:
     """The files each record must have: the auxiliary target's, and masks to drop cut objects."""
     need = need_for_aux(cfg.model.aux)
@@ -117,6 +116,7 @@ def training_dataset(cfg: TrainConfig, records: list[Record],
     return GraspDataset(records, cfg.model.aux, cfg.model.input_size, cfg.augment,
                         cfg.optim.seed, cache, cfg.data.skip_bad,
                         cut_objects=cfg.data.cut_objects)
+
 
 def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool = False,
           stop_after: int | None = None, command: str = "", progress: bool = True) -> TrainResult:
@@ -204,6 +204,14 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
                                          device), device, cfg.postprocess, loss,
                         cfg.optim.val_batches)
 
+    def save_best(net: GraspCNN, epoch: int, accuracy: float, **extra: Any) -> None:
+        """``best.pt`` and ``best.safetensors``: the chosen weights and how they were chosen."""
+        save_checkpoint({"epoch": epoch, "model": net.state_dict(), "config": cfg.to_dict(),
+                         "val_accuracy": accuracy, **extra}, run_dir / "best.pt")
+        save_model(net, run_dir / "best.safetensors", trained_on=str(data), accuracy=accuracy,
+                   extra={"epoch": epoch, "metric": "val_accuracy", "variant": cfg.name,
+                          "command": command, **extra})
+
     scaler = prec.grad_scaler(device, dtype)
 
     epochs = cfg.optim.epochs
@@ -289,13 +297,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
         if val_acc > best_acc:
             best_acc, best_epoch = val_acc, epoch + 1
             if main:
-                net = _model_of(model)
-                save_checkpoint({"epoch": epoch + 1, "model": net.state_dict(),
-                                 "config": cfg.to_dict(), "val_accuracy": val_acc},
-                                run_dir / "best.pt")
-                save_model(net, run_dir / "best.safetensors", trained_on=str(data),
-                           accuracy=val_acc, extra={"epoch": epoch + 1, "metric": "val_accuracy",
-                                                    "variant": cfg.name, "command": command})
+                save_best(_model_of(model), epoch + 1, val_acc)
         if main:
             save_checkpoint({"epoch": epoch + 1, "model": _model_of(model).state_dict(),
                              "optimizer": optimiser.state_dict(), "config": cfg.to_dict(),
@@ -323,13 +325,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
             f"{best_epoch}: {'chosen' if chosen else 'not chosen'}")
         if chosen:
             best_acc, best_epoch = val.accuracy, epochs
-            save_checkpoint({"epoch": epochs, "model": mean_net.state_dict(),
-                             "config": cfg.to_dict(), "val_accuracy": val.accuracy,
-                             "averaged_epochs": averaged}, run_dir / "best.pt")
-            save_model(mean_net, run_dir / "best.safetensors", trained_on=str(data),
-                       accuracy=val.accuracy,
-                       extra={"epoch": epochs, "metric": "val_accuracy", "variant": cfg.name,
-                              "command": command, "averaged_epochs": averaged})
+            save_best(mean_net, epochs, val.accuracy, averaged_epochs=averaged)
         else:
             averaged = 0
 
