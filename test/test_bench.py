@@ -40,13 +40,20 @@ def test_bench_reports_stages_end_to_end_and_keep_up(tmp_path):
     assert keep["rate_achieved_hz"] > 0 and keep["rss_mib_after"] > 0
     bare = report["bare_detector"]
     assert bare["n"] == 15 and 0 < bare["network_median_ms"] <= bare["median_ms"]
+    # phase 3: the bare detector back to back while the camera publishes to the idle node
+    beside = report["bare_detector_beside_camera"]
+    assert beside["n"] > 0 and 0 < beside["network_median_ms"] <= beside["median_ms"]
+    assert 0 < beside["frames_received_by_node"] <= beside["frames_sent"]
     ratios = report["ratios"]
     assert set(ratios) == {"end_to_end_over_detector", "end_to_end_p95_over_median",
-                           "keep_up_over_possible", "non_network_over_network"}
+                           "keep_up_over_possible", "keep_up_over_possible_idle",
+                           "non_network_over_network"}
     e2e = lat["stamp_to_published"]
     assert ratios["end_to_end_over_detector"] == pytest.approx(
         e2e["median_ms"] / bare["median_ms"], abs=2e-3)
     assert ratios["end_to_end_p95_over_median"] >= 1.0
     assert ratios["keep_up_over_possible"] == pytest.approx(
+        keep["rate_achieved_hz"] / min(10.0, 1e3 / beside["median_ms"]), abs=2e-3)
+    assert ratios["keep_up_over_possible_idle"] == pytest.approx(
         keep["rate_achieved_hz"] / min(10.0, 1e3 / bare["median_ms"]), abs=2e-3)
     assert report["executor"] == "single" and report["precision"] in ("fp32", "bf16")
