@@ -38,6 +38,7 @@ def test_bench_reports_stages_end_to_end_and_keep_up(tmp_path):
     assert keep["frames_sent"] >= 15 and keep["frames_processed"] > 0
     assert keep["frames_processed"] + keep["frames_dropped"] <= keep["frames_received_by_node"]
     assert keep["rate_achieved_hz"] > 0 and keep["rss_mib_after"] > 0
+    assert set(keep["stages"]) == set(STAGES) and keep["stages"]["network"] == keep["network"]
     bare = report["bare_detector"]
     assert bare["n"] == 15 and 0 < bare["network_median_ms"] <= bare["median_ms"]
     # phase 3: the bare detector back to back while the camera publishes to the idle node

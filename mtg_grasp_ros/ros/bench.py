@@ -323,6 +323,7 @@ def run_bench(args: argparse.Namespace) -> int:
               "stamp_to_received": _summary(arrivals),
               "stamp_to_published": _summary(node.stats.latencies()),
               "network": _summary(node.stats.stage_times("network")),
+              "stages": {s: _summary(node.stats.stage_times(s)) for s in STAGES},
               "rss_mib_before": round(rss0, 1), "rss_mib_after": round(rss1, 1)}
     if args.soak and rss_series:
         # after warm-up = the first sample (a twentieth in); growth from there to the end,
