@@ -70,6 +70,15 @@ class Detection:
         return self.grasps[0] if self.grasps else None
 
 
+@dataclass
+class Inference:
+    """The network's fp32 maps of one image, its View, and the first two stages' seconds."""
+
+    maps: dict[str, torch.Tensor]
+    view: View
+    timings: dict[str, float]
+
+
 class PrecisionModel(torch.nn.Module):
     """A network run in channels_last at a compute dtype, returning fp32 maps.
 
@@ -152,9 +161,14 @@ class GraspDetector:
 
         ``post`` and ``roi`` are this frame's postprocessing and region of interest (``None``:
         the ones given to the constructor), so that a caller whose settings change at run time
-        passes them per frame instead of changing the detector.
+        passes them per frame instead of changing the detector. The same as :meth:`finish` of
+        :meth:`infer`, the two halves the node runs in two threads.
         """
-        post = self.post if post is None else post
+        return self.finish(self.infer(rgb, roi), post, with_quality_map)
+
+    @torch.inference_mode()
+    def infer(self, rgb: np.ndarray, roi: Sequence[int] | None = None) -> Inference:
+        """The first half of :meth:`detect`: preprocessing and the network."""
         roi = self.roi if roi is None else tuple(roi)
         t0 = time.perf_counter()
         x, view = self.prepare(rgb, roi)
@@ -164,11 +178,20 @@ class GraspDetector:
         if not _all_finite(maps["q"]):      # else no peak, silently no grasp
             raise NonFiniteOutput("model output not finite (NaN or inf in the quality map)")
         t2 = time.perf_counter()
+        return Inference(maps, view, {"preprocess": t1 - t0, "network": t2 - t1})
+
+    @torch.inference_mode()
+    def finish(self, inference: Inference, post: PostprocessConfig | None = None,
+               with_quality_map: bool = False) -> Detection:
+        """The second half of :meth:`detect`: smoothing, peaks, grasps in image pixels."""
+        post = self.post if post is None else post
+        maps, view = inference.maps, inference.view
+        t2 = time.perf_counter()
         net_grasps = rows_to_grasps(peak_table(maps, post), post)[0]
         grasps = transform_grasps(net_grasps, view.inverse)
         t3 = time.perf_counter()
         # the debug image needs Q alone: one map smoothed, not four
         qmap = gaussian_blur(maps["q"][:1], [post.sigma_q])[0, 0].cpu().numpy() \
             if with_quality_map else None
-        timings = {"preprocess": t1 - t0, "network": t2 - t1, "postprocess": t3 - t2}
+        timings = {**inference.timings, "postprocess": t3 - t2}
         return Detection(grasps, net_grasps, view, timings, qmap)

@@ -15,13 +15,14 @@ bench all call it, so they cannot drift apart. No rclpy here.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .camera_pose import TransformSource, TransformTooOld, TransformUnavailable
-from .detector import Detection, GraspDetector, NonFiniteOutput
+from .detector import Detection, GraspDetector, Inference, NonFiniteOutput
 from .framing import FramingError, workspace_roi
 from .preprocess import ImageError
 from .projection import (
@@ -84,6 +85,19 @@ class FrameResult:
     roi: tuple[int, int, int, int] | None = None   # the ROI used (workspace's or roi's)
 
 
+@dataclass
+class PendingFrame:
+    """A frame between the two halves of :func:`process_frame`: the network has run."""
+
+    inference: Inference
+    settings: Settings                       # the settings the frame started with
+    camera: CameraModel                      # scaled to the image
+    camera_frame: str
+    stamp_ns: int
+    roi: tuple[int, int, int, int] | None
+    located: tuple[Transform, DepthSource, str] | None   # when the workspace needed it
+
+
 def process_frame(rgb: np.ndarray, camera: CameraModel, camera_frame: str, stamp_ns: int,
                   detector: GraspDetector, settings: Settings, poses: TransformSource,
                   depth: Callable[[CameraModel], np.ndarray] | None = None,
@@ -92,29 +106,54 @@ def process_frame(rgb: np.ndarray, camera: CameraModel, camera_frame: str, stamp
 
     ``camera_frame`` is the image's optical frame (its header's frame_id, else the
     CameraInfo's); ``depth`` returns the aligned depth image in metres for a camera (called
-    only for ``depth_source: depth_topic``; it may raise FrameError).
+    only for ``depth_source: depth_topic``; it may raise FrameError). The same as
+    :func:`finish_frame` of :func:`start_frame`, the halves the node runs in two threads.
     """
-    camera = camera_for_image(camera, rgb.shape[1], rgb.shape[0])
-    roi, located = settings.roi, None
-    if settings.workspace is not None:     # the camera pose first: it decides the ROI
-        located = _locate_camera(camera_frame, stamp_ns, settings, poses)
-        roi = _workspace_roi(camera, settings, located[0], located[1])
+    pending = start_frame(rgb, camera, camera_frame, stamp_ns, detector, settings, poses)
+    return finish_frame(pending, detector, poses, depth, with_quality_map)
+
+
+@contextmanager
+def _detector_errors() -> Iterator[None]:
+    """The detector's exceptions as FrameErrors with their diagnostics reasons."""
     try:
-        det = detector.detect(rgb, post=settings.post, roi=roi,
-                              with_quality_map=with_quality_map)
+        yield
     except ImageError as exc:        # e.g. an roi outside this image
         raise FrameError("bad_roi", str(exc)) from None
     except NonFiniteOutput as exc:
         raise FrameError("model_output_not_finite", str(exc)) from None
     except RuntimeError as exc:      # CUDA failures and out-of-memory
         raise FrameError("inference_error", f"{type(exc).__name__}: {exc}") from None
+
+
+def start_frame(rgb: np.ndarray, camera: CameraModel, camera_frame: str, stamp_ns: int,
+                detector: GraspDetector, settings: Settings,
+                poses: TransformSource) -> PendingFrame:
+    """The first half of :func:`process_frame`: the ROI, preprocessing and the network."""
+    camera = camera_for_image(camera, rgb.shape[1], rgb.shape[0])
+    roi, located = settings.roi, None
+    if settings.workspace is not None:     # the camera pose first: it decides the ROI
+        located = _locate_camera(camera_frame, stamp_ns, settings, poses)
+        roi = _workspace_roi(camera, settings, located[0], located[1])
+    with _detector_errors():
+        inference = detector.infer(rgb, roi)
+    return PendingFrame(inference, settings, camera, camera_frame, stamp_ns, roi, located)
+
+
+def finish_frame(pending: PendingFrame, detector: GraspDetector, poses: TransformSource,
+                 depth: Callable[[CameraModel], np.ndarray] | None = None,
+                 with_quality_map: bool = False) -> FrameResult:
+    """The second half of :func:`process_frame`: peaks, grasps, 3D poses in target_frame."""
+    s = pending.settings
+    with _detector_errors():
+        det = detector.finish(pending.inference, s.post, with_quality_map)
     t0 = time.perf_counter()
-    result = FrameResult([], det, camera, dict(det.timings), roi=roi)
+    result = FrameResult([], det, pending.camera, dict(det.timings), roi=pending.roi)
     if det.grasps:
-        if located is None:
-            located = _locate_camera(camera_frame, stamp_ns, settings, poses)
+        located = pending.located or _locate_camera(pending.camera_frame, pending.stamp_ns, s,
+                                                    poses)
         result.pose_source = located[2]
-        _place(result, settings, *located[:2], depth)
+        _place(result, s, *located[:2], depth)
     result.timings["projection"] = time.perf_counter() - t0
     return result
 

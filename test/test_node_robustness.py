@@ -136,13 +136,13 @@ def test_only_the_newest_frame_is_processed_and_drops_are_counted(model):
         # hold the inference thread inside a frame, then send a burst
         import threading
         gate, inside = threading.Event(), threading.Event()
-        original = node.detector.detect
+        original = node.detector.infer
 
         def slow(*a, **kw):
             inside.set()
             gate.wait(20)
             return original(*a, **kw)
-        node.detector.detect = slow
+        node.detector.infer = slow
         g.got.clear()
         stamps = [g.next_stamp() for _ in range(6)]
         g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical", stamps[0]))
@@ -160,23 +160,63 @@ def test_only_the_newest_frame_is_processed_and_drops_are_counted(model):
         g.close()
 
 
+def test_the_next_frames_network_runs_while_a_frame_is_published(model):
+    """The network's half and the publishing half of frames overlap (two threads), in order."""
+    import threading
+    g = Graph(model)
+    node = g.node
+    try:
+        g.send_info()
+        g.detect()
+        held, inside, second_inferred = threading.Event(), threading.Event(), threading.Event()
+        infer, finish = node.detector.infer, node.detector.finish
+        calls = []
+
+        def slow_finish(*a, **kw):
+            calls.append("finish")
+            if len(calls) == 1:
+                inside.set()
+                held.wait(20)
+            return finish(*a, **kw)
+
+        def counting_infer(*a, **kw):
+            out = infer(*a, **kw)
+            if inside.is_set():
+                second_inferred.set()
+            return out
+        node.detector.finish, node.detector.infer = slow_finish, counting_infer
+        g.got.clear()
+        stamps = [g.next_stamp() for _ in range(2)]
+        g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical", stamps[0]))
+        assert inside.wait(20)
+        g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical", stamps[1]))
+        assert second_inferred.wait(20)       # frame 2's network ran while frame 1 was held
+        assert not g.got["grasp_candidates"]
+        held.set()
+        assert g.wait(lambda: len(g.got["grasp_candidates"]) >= 2)
+        assert [c.header.stamp for c in g.got["grasp_candidates"]] == stamps
+        assert node.counts["dropped"] == 0 and node.worker_alive
+    finally:
+        g.close()
+
+
 def test_an_inference_failure_is_counted_and_the_next_frame_works(model):
     g = Graph(model, diagnostics_period=0.2)
     node = g.node
     try:
         g.send_info()
-        original = node.detector.detect
+        original = node.detector.infer
 
         def cuda_failure(*a, **kw):          # what torch raises when the GPU goes away
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
-        node.detector.detect = cuda_failure
+        node.detector.infer = cuda_failure
         g.expect_bad("inference_error", lambda: g.send_image(_image(g)))
         assert g.wait(lambda: any(m.status[0].level == DiagnosticStatus.ERROR
                                   for m in list(g.got["diagnostics"])))
         values, status = _diagnostics(g)
         assert values["bad_frames.inference_error"] == "1"
         assert "illegal memory access" in values["last_error.inference_error"]
-        node.detector.detect = original
+        node.detector.infer = original
         pose, rows = g.detect()
         assert pose is not None and node.worker_alive
         # once frames are good again, the level returns to OK (the count stays)

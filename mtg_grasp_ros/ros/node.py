@@ -5,8 +5,11 @@ through ``pipeline.process_frame`` (the same code as the offline replay), parame
 the one table in ``settings`` (descriptors: ``ros.params``), the camera pose from
 ``ros.camera_pose`` (tf2) or the static pose. Inference runs in a worker thread that takes
 only the newest frame (``ros.frame_slot``: older ones are dropped and counted), so
-subscription callbacks never block; counters live in ``ros.stats``. See the README section
-"The ROS 2 node" for topics and parameters.
+subscription callbacks never block; it runs the first half of the frame (conversion,
+preprocessing, the network: ``pipeline.start_frame``) and hands the rest (postprocessing,
+projection, publishing: ``pipeline.finish_frame``) to a second thread, so that the next
+frame's network starts while this one is published; counters live in ``ros.stats``. See the
+README section "The ROS 2 node" for topics and parameters.
 
 Ready means ready: the model is loaded and a whole frame (conversion, network at the chosen
 precision, postprocessing, projection, messages, debug drawing) has run before the node
@@ -20,12 +23,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -53,7 +58,15 @@ from visualization_msgs.msg import MarkerArray
 from ..annotate import draw_detection
 from ..camera_pose import StaticCameraPose
 from ..detector import GraspDetector
-from ..pipeline import STAGES, FrameError, FrameResult, process_frame
+from ..pipeline import (
+    STAGES,
+    FrameError,
+    FrameResult,
+    PendingFrame,
+    finish_frame,
+    process_frame,
+    start_frame,
+)
 from ..preprocess import ImageError
 from ..projection import CameraModel
 from ..resources import default_model_path
@@ -152,6 +165,18 @@ def publishers_reliability(node: Node, topic: str) -> ReliabilityPolicy | None:
     return ReliabilityPolicy.BEST_EFFORT
 
 
+_T = TypeVar("_T")
+
+
+@dataclass
+class _Started:
+    """A frame whose network has run: the image, the pipeline's state, conversion seconds."""
+
+    rgb: np.ndarray
+    pending: PendingFrame
+    conversion: float
+
+
 class GraspDetectorNode(Node):
     """Subscribes to images and CameraInfo, publishes grasp poses, markers and diagnostics."""
 
@@ -226,8 +251,14 @@ class GraspDetectorNode(Node):
         log.info(f"camera pose source: {self.pose_source_name}: "
                  f"{self._pose_source(self._settings).describe()}")
         self._warm_up()
+        # the network's half of a frame, then the rest in a second thread; at most one
+        # frame waits between them (the newest-frame rule stays the slot's)
+        self._handoff: queue.Queue[tuple[Frame, _Started] | None] = queue.Queue(maxsize=1)
         self._worker = threading.Thread(target=self._run_worker, name="grasp_inference",
                                         daemon=True)
+        self._finisher = threading.Thread(target=self._run_finisher, name="grasp_publish",
+                                          daemon=True)
+        self._finisher.start()
         self._worker.start()
         # SIGINT shuts the context down: answer waiting ~/detect calls so that no executor
         # thread stays blocked in one (up to request_timeout) after that
@@ -283,8 +314,8 @@ class GraspDetectorNode(Node):
 
     @property
     def worker_alive(self) -> bool:
-        """Whether the inference thread runs."""
-        return self._worker.is_alive()
+        """Whether the inference thread and the publishing thread run."""
+        return self._worker.is_alive() and self._finisher.is_alive()
 
     @property
     def pose_source_name(self) -> str:
@@ -418,21 +449,42 @@ class GraspDetectorNode(Node):
     # -- the inference thread --------------------------------------------------------------------
 
     def _run_worker(self) -> None:
+        """The newest frame's conversion, preprocessing and network, then the hand-over."""
         while not self.frames.stopping:
             frame = self.frames.take()
             if frame is None:
                 continue
-            try:
-                ok, summary = True, self._process(frame)
+            started = self._guarded(frame, partial(self._start, frame))
+            if started is not None:
+                self._handoff.put((frame, started))
+        self._handoff.put(None)
+
+    def _run_finisher(self) -> None:
+        """Postprocessing, projection and publishing of each frame the network has run."""
+        while (item := self._handoff.get()) is not None:
+            frame, started = item
+            summary = self._guarded(frame, partial(self._finish, frame, started))
+            if summary is not None:
                 self.stats.count("processed")
-            except FrameError as exc:
-                ok, summary = False, str(exc)
-                self._report_bad(exc.reason, str(exc))
-            except Exception as exc:  # noqa: BLE001 - the node must survive anything
-                ok, summary = False, f"internal error: {exc!r}"
-                self._report_bad("internal_error", summary)
-            if self.frames.answer(frame, ok, summary):
-                self._wake_detect()
+                self._answer(frame, True, summary)
+
+    def _guarded(self, frame: Frame, work: Callable[[], _T]) -> _T | None:
+        """``work()``; a frame it fails on is counted by reason and answered, and None."""
+        try:
+            return work()
+        except FrameError as exc:
+            self._report_bad(exc.reason, str(exc))
+            self._answer(frame, False, str(exc))
+        except Exception as exc:  # noqa: BLE001 - the node must survive anything
+            summary = f"internal error: {exc!r}"
+            self._report_bad("internal_error", summary)
+            self._answer(frame, False, summary)
+        return None
+
+    def _answer(self, frame: Frame, ok: bool, summary: str) -> None:
+        """Answer the ~/detect calls that ``frame`` serves, and wake their coroutines."""
+        if self.frames.answer(frame, ok, summary):
+            self._wake_detect()
 
     def _on_tf_fallback(self, age: float, what: str) -> None:
         """Count a use of the latest-transform fallback and log it (throttled)."""
@@ -465,19 +517,27 @@ class GraspDetectorNode(Node):
         except ImageError as exc:
             raise FrameError("bad_depth", f"{type(msg).__name__}: {exc}") from None
 
-    def _process(self, frame: Frame) -> str:
-        """Convert, run the frame pipeline, publish; a one-line summary."""
+    def _start(self, frame: Frame) -> _Started:
+        """Convert the image and run the first half of the frame pipeline (the network)."""
         s = self._settings
-        stamp = frame.msg.header.stamp
         t_ns = stamp_ns_of(frame.msg)          # a bad stamp stops the frame before anything
         t0 = time.perf_counter()
         rgb = decode(frame.msg)
         t_conv = time.perf_counter() - t0
         camera = camera_of(self.camera_info)
-        result = process_frame(rgb, camera, frame.msg.header.frame_id or camera.frame_id,
-                               t_ns, self.detector, s, self._pose_source(s),
-                               lambda _camera: self._depth_image(t_ns, s.depth_max_age),
-                               with_quality_map=self._debug_wanted())
+        pending = start_frame(rgb, camera, frame.msg.header.frame_id or camera.frame_id, t_ns,
+                              self.detector, s, self._pose_source(s))
+        return _Started(rgb, pending, t_conv)
+
+    def _finish(self, frame: Frame, started: _Started) -> str:
+        """The second half of the frame pipeline, publishing; a one-line summary."""
+        pending = started.pending
+        s = pending.settings
+        stamp = frame.msg.header.stamp
+        result = finish_frame(pending, self.detector, self._pose_source(s),
+                              lambda _camera: self._depth_image(pending.stamp_ns,
+                                                                s.depth_max_age),
+                              with_quality_map=self._debug_wanted())
         if result.rejected_too_wide:
             self.stats.count("rejected_too_wide", result.rejected_too_wide)
         if result.unplaced:
@@ -489,13 +549,13 @@ class GraspDetectorNode(Node):
                     f"the best candidate could not be placed in 3D ({result.best_unplaced}); "
                     f"a lower one was published ({self.counts['best_unplaced']} frames so far)")
         t2 = time.perf_counter()
-        self._publish(result, s.target_frame, stamp, rgb)
+        self._publish(result, s.target_frame, stamp, started.rgb)
         now = time.perf_counter()
         latency = None
         if stamp.sec or stamp.nanosec:
             latency = (self.get_clock().now() - Time.from_msg(stamp)).nanoseconds * 1e-9
-        self.stats.frame_done({**result.timings, "conversion": t_conv, "publishing": now - t2},
-                              latency)
+        self.stats.frame_done({**result.timings, "conversion": started.conversion,
+                               "publishing": now - t2}, latency)
         poses = result.poses
         if not poses:
             self.stats.count("no_grasp")
@@ -594,9 +654,10 @@ class GraspDetectorNode(Node):
         frames = getattr(self, "frames", None)
         if frames is not None:
             frames.stop()
-        worker = getattr(self, "_worker", None)
-        if worker is not None and worker.is_alive():
-            worker.join(timeout=5.0)
+        for name in ("_worker", "_finisher"):   # the worker's end ends the finisher
+            thread = getattr(self, name, None)
+            if thread is not None and thread.is_alive():
+                thread.join(timeout=5.0)
         super().destroy_node()
 
 
