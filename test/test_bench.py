@@ -58,3 +58,18 @@ def test_bench_reports_stages_end_to_end_and_keep_up(tmp_path):
     assert ratios["keep_up_over_possible_idle"] == pytest.approx(
         keep["rate_achieved_hz"] / min(10.0, 1e3 / bare["median_ms"]), abs=2e-3)
     assert report["executor"] == "single" and report["precision"] in ("fp32", "bf16")
+
+
+def test_soak_growth_figures_of_a_flat_and_a_leaking_series():
+    from mtg_grasp_ros.ros.bench import rss_growth
+
+    t = [30.0 * (i + 1) for i in range(20)]
+    flat = [(x, 370.0 + (3.0 if i % 2 else -3.0)) for i, x in enumerate(t)]
+    g = rss_growth(flat, end_mib=373.0)
+    assert abs(g["rss_growth_fit_mib"]) < 1.0       # swings of 6 MiB, no trend
+    assert g["rss_growth_after_warmup_mib"] == 6.0  # what one sample against another says
+    leak = [(x, 350.0 + 0.02 * x) for x in t]       # 0.02 MiB/s: 11.4 MiB from 30 to 600 s
+    g = rss_growth(leak, end_mib=362.0)
+    assert g["rss_growth_fit_mib"] == pytest.approx(11.4, abs=0.05)
+    assert g["rss_growth_after_warmup_mib"] == pytest.approx(11.4, abs=0.05)
+    assert g["rss_growth_median_first_to_last_quarter_mib"] == pytest.approx(0.02 * 450, abs=0.05)

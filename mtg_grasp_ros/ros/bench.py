@@ -172,6 +172,25 @@ def _frames_sent(out: str, returncode: int) -> dict[str, Any]:
     return json.loads(out.strip().splitlines()[-1]) if returncode == 0 and out.strip() else {}
 
 
+def rss_growth(series: list[tuple[float, float]], end_mib: float) -> dict[str, float]:
+    """The soak's memory growth after warm-up (the first sample, a twentieth in), three ways.
+
+    ``rss_growth_after_warmup_mib``: the end (after the camera stopped) minus the first
+    sample; ``rss_growth_median_first_to_last_quarter_mib``: the median of the last quarter of
+    the samples minus that of the first; ``rss_growth_fit_mib``: the least-squares line through
+    the samples, its value at the last sample minus that at the first. Single samples swing
+    by several MiB with the frames in flight; the fit is the figure a leak shows in.
+    """
+    t = np.array([s[0] for s in series], dtype=np.float64)
+    v = np.array([s[1] for s in series], dtype=np.float64)
+    q = max(1, len(v) // 4)
+    slope = float(np.polyfit(t, v, 1)[0]) if len(v) > 1 and np.ptp(t) > 0 else 0.0
+    return {"rss_growth_after_warmup_mib": round(end_mib - float(v[0]), 1),
+            "rss_growth_median_first_to_last_quarter_mib": round(
+                float(np.median(v[-q:]) - np.median(v[:q])), 1),
+            "rss_growth_fit_mib": round(slope * float(t[-1] - t[0]), 1)}
+
+
 def bare_detect(detector: GraspDetector, rgb: np.ndarray, settings: Settings,
                 totals: list[float], stages: dict[str, list[float]]) -> None:
     """Time one ``detect`` on ``rgb`` with the node's settings: total and per stage (s)."""
@@ -326,14 +345,8 @@ def run_bench(args: argparse.Namespace) -> int:
               "stages": {s: _summary(node.stats.stage_times(s)) for s in STAGES},
               "rss_mib_before": round(rss0, 1), "rss_mib_after": round(rss1, 1)}
     if args.soak and rss_series:
-        # after warm-up = the first sample (a twentieth in); growth from there to the end,
-        # and from the median of the first quarter of the samples to that of the last
         keepup["rss_mib_series"] = rss_series
-        keepup["rss_growth_after_warmup_mib"] = round(rss1 - rss_series[0][1], 1)
-        q = max(1, len(rss_series) // 4)
-        values = [v for _, v in rss_series]
-        keepup["rss_growth_median_first_to_last_quarter_mib"] = round(
-            float(np.median(values[-q:]) - np.median(values[:q])), 1)
+        keepup.update(rss_growth(rss_series, rss1))
 
     # 3. the bare detector beside the camera: the node receives but processes nothing
     node.set_parameters([Parameter("mode", value="on_request")])

@@ -30,7 +30,7 @@ FallbackHook = Callable[[float, str], None]
 class Tf2CameraPose:
     """tf2: Buffer + TransformListener, looked up at the image stamp, bounded latest fallback.
 
-    ``lookup`` is called from the inference thread, never from an executor callback, so its
+    ``lookup`` is called from the node's frame threads, never from an executor callback, so its
     timeout waits while the executor keeps receiving /tf. Timeout and fallback are read from
     the node's current settings on every lookup. The fallback to the latest transform serves
     only when that transform's stamp is within ``tf.fallback_max_age`` of the image's (else

@@ -181,7 +181,7 @@ class GraspDetectorNode(Node):
     """Subscribes to images and CameraInfo, publishes grasp poses, markers and diagnostics."""
 
     def __init__(self, **kwargs: Any) -> None:
-        """Declare the parameters, load the model, and start the inference thread."""
+        """Declare the parameters, load the model, and start the frame threads."""
         super().__init__(NODE_NAME, **kwargs)
         self.declare_parameters("", declarations())
         values = {n: self.get_parameter(n).value for n in PARAM_NAMES}
@@ -232,7 +232,7 @@ class GraspDetectorNode(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.pub_ready = self.create_publisher(Bool, "~/ready", READY_QOS)
         self.pub_ready.publish(Bool(data=False))
-        # wakes the executor when the inference thread has answered a ~/detect call (or its
+        # wakes the executor when the publishing thread has answered a ~/detect call (or its
         # time is up), so that the waiting coroutine looks again
         self._detect_wake = self.create_guard_condition(lambda: None)
         self.create_service(Trigger, "~/detect", self._on_detect,
@@ -420,8 +420,8 @@ class GraspDetectorNode(Node):
 
         A coroutine: while it waits, the executor's thread serves the image callbacks it
         waits for (so a single-threaded executor does), and it looks again each time the
-        executor wakes: at every message, and at the guard condition that the inference
-        thread triggers when it answers, as does a timer at the deadline.
+        executor wakes: at every message, and at the guard condition that the frame threads
+        trigger when they answer, as does a timer at the deadline.
         """
         req = self.frames.request()
         timeout = self._settings.request_timeout
