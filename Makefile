@@ -20,7 +20,7 @@ $(STAMP): requirements.txt requirements-node.txt requirements-ros.txt setup.py
 
 # Lint and type-check first (rules and their reasons: pyproject.toml), then the tests.
 test: $(STAMP)
-	$(PY) -m ruff check mtg_grasp_ros test
+	$(PY) -m ruff check mtg_grasp_ros test launch tools
 	$(PY) -m mypy mtg_grasp_ros
 	$(PY) -m pytest $(PYTEST_ARGS)
 

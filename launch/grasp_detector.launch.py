@@ -1,6 +1,6 @@
-"""Launch the grasp detector with a parameter file; topics remappable by argument.
+r"""Launch the grasp detector with a parameter file; topics remappable by argument.
 
-    ros2 launch mtg_grasp_ros grasp_detector.launch.py image:=/camera/color/image_raw \\
+    ros2 launch mtg_grasp_ros grasp_detector.launch.py image:=/camera/color/image_raw \
         camera_info:=/camera/color/camera_info target_frame:=base_link
 
 Parameters come from ``config:=`` (default: the package's config/grasp_detector.yaml, whose
@@ -95,6 +95,7 @@ def _actions(context: LaunchContext) -> list:
 
 
 def generate_launch_description() -> LaunchDescription:
+    """The launch arguments, the node with its parameters, and rviz2 when asked for."""
     config_default = PathJoinSubstitution(
         [FindPackageShare(PACKAGE), "config", "grasp_detector.yaml"])
     arguments = [

@@ -38,9 +38,10 @@ def read_requirements(path: Path) -> list[Requirement]:
 
 
 def pins_for(path: Path, python: str) -> dict[str, str]:
-    """name -> pinned version of the requirements that apply on CPython ``python`` on Linux.
+    """Name -> pinned version of the requirements that apply on CPython ``python`` on Linux.
 
-    Raises ValueError for a requirement that is not pinned with ``==`` or pinned twice."""
+    Raises ValueError for a requirement that is not pinned with ``==`` or pinned twice.
+    """
     env = {"python_version": python, "python_full_version": f"{python}.0",
            "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
            "implementation_name": "cpython", "platform_python_implementation": "CPython",
@@ -68,6 +69,7 @@ def has_wheel(name: str, version: str, python: str) -> bool:
 
 
 def main() -> int:
+    """Check every pinned requirement has a wheel for each Python the users have."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("requirements", type=Path)
     ap.add_argument("--python", nargs="+", default=["3.10", "3.12"])
