@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -127,77 +128,78 @@ def test_too_wide_grasps_are_rejected(model):
         g.close()
 
 
-def test_only_the_newest_frame_is_processed_and_drops_are_counted(model):
+@pytest.fixture()
+def running(model):
+    """A graph whose node has answered one frame (warm, CameraInfo known); closed after."""
     g = Graph(model)
-    node = g.node
     try:
         g.send_info()
         g.detect()
-        # hold the inference thread inside a frame, then send a burst
-        import threading
-        gate, inside = threading.Event(), threading.Event()
-        original = node.detector.infer
-
-        def slow(*a, **kw):
-            inside.set()
-            gate.wait(20)
-            return original(*a, **kw)
-        node.detector.infer = slow
         g.got.clear()
-        stamps = [g.next_stamp() for _ in range(6)]
-        g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical", stamps[0]))
-        assert inside.wait(20)
-        for s in stamps[1:]:
-            g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical", s))
-        assert g.wait(lambda: node.counts["received"] >= 7)
-        gate.set()
-        assert g.wait(lambda: len(g.got["grasp_candidates"]) >= 2)
-        assert g.wait(lambda: not node.frames.waiting)
-        got = [c.header.stamp for c in g.got["grasp_candidates"]]
-        assert got == [stamps[0], stamps[-1]]      # the frame in flight, then the newest only
-        assert node.counts["dropped"] == 4
+        yield g
     finally:
         g.close()
 
 
-def test_the_next_frames_network_runs_while_a_frame_is_published(model):
+def _send(g, stamp):
+    g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical", stamp))
+
+
+def test_only_the_newest_frame_is_processed_and_drops_are_counted(running):
+    g, node = running, running.node
+    # hold the inference thread inside a frame, then send a burst
+    gate, inside = threading.Event(), threading.Event()
+    original = node.detector.infer
+
+    def slow(*a, **kw):
+        inside.set()
+        gate.wait(20)
+        return original(*a, **kw)
+    node.detector.infer = slow
+    stamps = [g.next_stamp() for _ in range(6)]
+    _send(g, stamps[0])
+    assert inside.wait(20)
+    for s in stamps[1:]:
+        _send(g, s)
+    assert g.wait(lambda: node.counts["received"] >= 7)
+    gate.set()
+    assert g.wait(lambda: len(g.got["grasp_candidates"]) >= 2)
+    assert g.wait(lambda: not node.frames.waiting)
+    got = [c.header.stamp for c in g.got["grasp_candidates"]]
+    assert got == [stamps[0], stamps[-1]]      # the frame in flight, then the newest only
+    assert node.counts["dropped"] == 4
+
+
+def test_the_next_frames_network_runs_while_a_frame_is_published(running):
     """The network's half and the publishing half of frames overlap (two threads), in order."""
-    import threading
-    g = Graph(model)
-    node = g.node
-    try:
-        g.send_info()
-        g.detect()
-        held, inside, second_inferred = threading.Event(), threading.Event(), threading.Event()
-        infer, finish = node.detector.infer, node.detector.finish
-        calls = []
+    g, node = running, running.node
+    held, inside, second_inferred = threading.Event(), threading.Event(), threading.Event()
+    infer, finish = node.detector.infer, node.detector.finish
+    calls = []
 
-        def slow_finish(*a, **kw):
-            calls.append("finish")
-            if len(calls) == 1:
-                inside.set()
-                held.wait(20)
-            return finish(*a, **kw)
+    def slow_finish(*a, **kw):
+        calls.append("finish")
+        if len(calls) == 1:
+            inside.set()
+            held.wait(20)
+        return finish(*a, **kw)
 
-        def counting_infer(*a, **kw):
-            out = infer(*a, **kw)
-            if inside.is_set():
-                second_inferred.set()
-            return out
-        node.detector.finish, node.detector.infer = slow_finish, counting_infer
-        g.got.clear()
-        stamps = [g.next_stamp() for _ in range(2)]
-        g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical", stamps[0]))
-        assert inside.wait(20)
-        g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical", stamps[1]))
-        assert second_inferred.wait(20)       # frame 2's network ran while frame 1 was held
-        assert not g.got["grasp_candidates"]
-        held.set()
-        assert g.wait(lambda: len(g.got["grasp_candidates"]) >= 2)
-        assert [c.header.stamp for c in g.got["grasp_candidates"]] == stamps
-        assert node.counts["dropped"] == 0 and node.worker_alive
-    finally:
-        g.close()
+    def counting_infer(*a, **kw):
+        out = infer(*a, **kw)
+        if inside.is_set():
+            second_inferred.set()
+        return out
+    node.detector.finish, node.detector.infer = slow_finish, counting_infer
+    stamps = [g.next_stamp() for _ in range(2)]
+    _send(g, stamps[0])
+    assert inside.wait(20)
+    _send(g, stamps[1])
+    assert second_inferred.wait(20)       # frame 2's network ran while frame 1 was held
+    assert not g.got["grasp_candidates"]
+    held.set()
+    assert g.wait(lambda: len(g.got["grasp_candidates"]) >= 2)
+    assert [c.header.stamp for c in g.got["grasp_candidates"]] == stamps
+    assert node.counts["dropped"] == 0 and node.worker_alive
 
 
 def test_an_inference_failure_is_counted_and_the_next_frame_works(model):
