@@ -8,8 +8,9 @@ frame's camera pose), places them in 3D (approaching along the optical axis or t
 normal), drops those that cannot be placed and those wider
 than ``max_opening``, and transforms them into ``target_frame``. A frame that cannot be used
 raises :class:`FrameError`, whose ``reason`` is the node's diagnostics key
-(:data:`REASONS`). The ROS node, the offline bag replay, the demo (through the node) and the
-bench all call it, so they cannot drift apart. No rclpy here.
+(:data:`REASONS`). The offline bag replay calls it; the ROS node (and the demo and the
+bench through it) calls its two halves, :func:`start_frame` and :func:`finish_frame`, from
+two threads, so none of them can drift apart. No rclpy here.
 """
 
 from __future__ import annotations
