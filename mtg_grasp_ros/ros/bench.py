@@ -223,8 +223,10 @@ def run_bench(args: argparse.Namespace) -> int:
 
     from ..pipeline import STAGES
     from . import messages
+    from .malloc import limit_malloc_arenas
     from .node import GraspDetectorNode, make_executor
 
+    limit_malloc_arenas()           # as the node's main() does, before rclpy's threads
     tmp = Path(tempfile.mkdtemp(prefix="mtg_bench_"))
     model_path, model_desc = _model_path(args.model, tmp)
     ctx = Context()

@@ -75,6 +75,7 @@ from . import messages
 from .camera_pose import Tf2CameraPose, tf2_available
 from .frame_input import camera_of, decode, stamp_ns_of
 from .frame_slot import Frame, FrameSlot
+from .malloc import limit_malloc_arenas
 from .params import declarations
 from .stats import LOG_PERIOD_S, ArrivalWatch, NodeStats
 
@@ -667,6 +668,7 @@ def main(args: list[str] | None = None) -> int:
     A start that fails (bad arguments or parameters file, missing model, bad parameter value)
     ends with one FATAL line naming the cause and exit status 1, without a traceback.
     """
+    limit_malloc_arenas()           # before rclpy's threads (ros/malloc.py)
     log = rclpy.logging.get_logger(NODE_NAME)
     try:
         rclpy.init(args=args)
