@@ -2,11 +2,10 @@
 
 glibc gives each thread that allocates concurrently an arena of its own, up to eight per core;
 the node's process has a dozen threads (inference, publishing, the executor, DDS), and each
-arena keeps freed memory of its own. Over ten-minute soaks at 30 Hz the resident memory of the
-node's process rose 9.0-9.7 MiB by the line through its samples in three runs of four with the
-default and 2.5 MiB in one with ``MALLOC_ARENA_MAX=2`` (README "Soak"), at the same speed.
-The limit only binds arenas made after it is set, so it is set first thing in the process,
-before rclpy starts its threads.
+arena keeps freed memory of its own. With two, the node's process sat about 15 MiB lower over
+ten-minute soaks at 30 Hz, at the same speed (README "Soak"; its slow growth stayed in one run
+of three). The limit only binds arenas made after it is set, so it is set first thing in the
+process, before rclpy starts its threads.
 """
 
 from __future__ import annotations
