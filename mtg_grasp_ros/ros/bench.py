@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -225,6 +226,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from . import messages
     from .malloc import limit_malloc_arenas
     from .node import GraspDetectorNode, make_executor
+    from .stats import HISTORY
 
     limit_malloc_arenas()           # as the node's main() does, before rclpy's threads
     tmp = Path(tempfile.mkdtemp(prefix="mtg_bench_"))
@@ -241,13 +243,21 @@ def run_bench(args: argparse.Namespace) -> int:
     qos = QoSProfile(depth=5, reliability=_camera_reliability(args.camera_qos))
     pub_image = driver.create_publisher(Image, "image", qos)
     pub_info = driver.create_publisher(CameraInfo, "camera_info", qos)
+    # What the bench keeps of the poses it receives is bounded, so that a soak measures the
+    # node's memory, not the bench's: phase 1's arrival times are taken out as they are read
+    # (and kept only while it runs), the later phases' latencies are the last HISTORY.
     received: dict[tuple[int, int], float] = {}
+    latency_phase = threading.Event()
+    arrivals: deque[float] = deque(maxlen=HISTORY)
     arrived = threading.Condition()
+    clock = driver.get_clock()
 
     def on_poses(msg: PoseArray) -> None:
-        with arrived:
-            received[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.perf_counter()
-            arrived.notify_all()
+        arrivals.append((clock.now() - Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9)
+        if latency_phase.is_set():
+            with arrived:
+                received[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.perf_counter()
+                arrived.notify_all()
 
     driver.create_subscription(PoseArray, "/grasp_detector/grasp_candidates", on_poses, 10)
     # the node on its own executor, as main() runs it; the bench's driver on another
@@ -261,7 +271,6 @@ def run_bench(args: argparse.Namespace) -> int:
 
     rgb = _scene(args.width, args.height)
     camera = _camera(args.width, args.height)
-    clock = driver.get_clock()
 
     def send() -> tuple[tuple[int, int], float]:
         """Stamp a frame 'now' and publish it: the stamp is the acquisition time."""
@@ -286,6 +295,7 @@ def run_bench(args: argparse.Namespace) -> int:
     bare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bare_detect")
     bare_times: list[float] = []
     bare_stages: dict[str, list[float]] = {}
+    latency_phase.set()
     for i in range(args.frames + 20):
         if i == 20:      # the first frames warm caches and the DDS path up
             node.stats.clear_timings()
@@ -297,10 +307,12 @@ def run_bench(args: argparse.Namespace) -> int:
             if not arrived.wait_for(partial(operator.contains, received, key), timeout=10.0):
                 print(f"frame {i}: no poses within 10 s", file=sys.stderr)
                 continue
-            e2e.append(received[key] - t_sent)
+            e2e.append(received.pop(key) - t_sent)
         time.sleep(0.002)       # the worker records its timings after publishing
         bare_pool.submit(bare_detect, node.detector, rgb, node.settings, bare_times,
                          bare_stages).result()
+    latency_phase.clear()
+    received.clear()
     stages = {s: _summary(node.stats.stage_times(s)) for s in STAGES}
     latency_pub = node.stats.latencies()
     network = stages["network"].get("median_ms", float("nan"))
@@ -343,10 +355,7 @@ def run_bench(args: argparse.Namespace) -> int:
     # 2. keep-up: a camera process at the camera rate (or the soak)
     node.stats.clear_timings()
     counts0 = dict(node.counts)
-    arrivals: list[float] = []
-    driver.create_subscription(PoseArray, "/grasp_detector/grasp_candidates", lambda msg:
-                               arrivals.append((clock.now() - Time.from_msg(msg.header.stamp))
-                                               .nanoseconds * 1e-9), 10)
+    arrivals.clear()
     rss0 = _rss_mib()
     duration = args.soak or args.duration
     rss_series: list[tuple[float, float]] = []
