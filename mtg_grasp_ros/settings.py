@@ -82,8 +82,9 @@ PARAMS: tuple[Param, ...] = (
           "subscriptions. auto: follow the publishers, as rosbag2 does (reliable when every "
           "publisher of the topic is reliable, else best effort); large frames over best effort "
           "are often lost.", choices=RELIABILITIES, read_only=True),
-    Param("qos.depth", 5, "History depth (keep last) of the input subscriptions.", (1, 100),
-          read_only=True),
+    Param("qos.depth", 1, "History depth (keep last) of the input subscriptions. 1: the node "
+          "only ever processes the newest frame, so a deeper queue holds only stale frames "
+          "(and, at 640x480, about 1 MiB each of memory).", (1, 100), read_only=True),
     Param("mode", "continuous", "continuous: every newest frame; on_request: only when "
           "~/detect is called, on the next fresh frame.", choices=MODES),
     Param("request_timeout", 5.0, "Seconds ~/detect waits for a fresh frame.", (0.1, 120.0)),

@@ -96,7 +96,9 @@ def test_on_request_mode_runs_only_when_asked(model, single_thread):
     """On a single-threaded executor too: ~/detect waits as a coroutine, not in the thread
     that must deliver the image it waits for.
     """
-    g = Graph(model, single_thread=single_thread, mode="on_request", request_timeout=10.0)
+    # a queue for the three frames sent at once, all of which must reach the node
+    g = Graph(model, single_thread=single_thread, mode="on_request", request_timeout=10.0,
+              qos__depth=5)
     node = g.node
     try:
         g.send_info()

@@ -130,8 +130,12 @@ def test_too_wide_grasps_are_rejected(model):
 
 @pytest.fixture()
 def running(model):
-    """A graph whose node has answered one frame (warm, CameraInfo known); closed after."""
-    g = Graph(model)
+    """A graph whose node has answered one frame (warm, CameraInfo known); closed after.
+
+    Its input queue (``qos.depth``) holds a burst: these tests count what the node's own
+    newest-frame slot drops, which the default depth of 1 would leave to the DDS queue.
+    """
+    g = Graph(model, qos__depth=10)
     try:
         g.send_info()
         g.detect()
