@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..model import GraspCNN, ModelConfig
-from ..model_io import ModelMetadata, load_model, save_model
+from ..model_io import ModelMetadata, load_model, read_metadata, save_model
 from .checkpoint import CheckpointError, load_checkpoint, require
 from .config import from_dict
 
@@ -69,6 +69,11 @@ def measured_accuracy(report: str | Path, checkpoint: Path) -> tuple[float, str]
     return accuracy, f"test accuracy, fold {doc.get('fold')} ({correct}/{total}, {split})"
 
 
+def _model_file(out: Path) -> Path:
+    """``out`` as a model file name: ``models/NAME`` becomes ``models/NAME.safetensors``."""
+    return out if out.suffix == ".safetensors" else out.with_name(out.name + ".safetensors")
+
+
 def export(checkpoint: str | Path, out: str | Path, command: str = "",
            onnx: bool = False, measured: str | Path | None = None
            ) -> tuple[Path, ModelMetadata, Path | None]:
@@ -80,7 +85,7 @@ def export(checkpoint: str | Path, out: str | Path, command: str = "",
     checkpoint, out = Path(checkpoint), Path(out)
     model, ckpt = model_from_checkpoint(checkpoint)
     cfg = from_dict(ckpt["config"], str(checkpoint))
-    target = out if out.suffix == ".safetensors" else out.with_name(out.name + ".safetensors")
+    target = _model_file(out)
     accuracy: float | None
     if measured is not None:
         accuracy, what = measured_accuracy(measured, checkpoint)
@@ -158,8 +163,8 @@ def blend(base: str | Path, tuned: str | Path, alpha: float, out: str | Path,
     state_b, state_t = (n.state_dict() for n in nets)
     nets[0].load_state_dict({k: torch.lerp(v, state_t[k], alpha) if v.is_floating_point()
                              else v for k, v in state_b.items()})
-    meta_t = load_model(tuned)[1] if tuned.suffix != ".pt" else None
-    target = out if out.suffix == ".safetensors" else out.with_name(out.name + ".safetensors")
+    meta_t = read_metadata(tuned) if tuned.suffix != ".pt" else None
+    target = _model_file(out)
     meta = save_model(nets[0], target, grasp_only=True,
                       trained_on=meta_t.trained_on if meta_t else "see the tuned model",
                       extra={"command": command, "accuracy_is": "not measured (a blend)",
