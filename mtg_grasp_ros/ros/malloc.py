@@ -3,9 +3,9 @@
 glibc gives each thread that allocates concurrently an arena of its own, up to eight per core;
 the node's process has a dozen threads (inference, publishing, the executor, DDS), and each
 arena keeps freed memory of its own. With two, the node's process sat about 15 MiB lower over
-ten-minute soaks at 30 Hz, at the same speed (README "Soak"; its slow growth stayed in one run
-of three). The limit only binds arenas made after it is set, so it is set first thing in the
-process, before rclpy starts its threads.
+ten-minute soaks at 30 Hz, at the same speed (README "Soak"; the slow growth those soaks also
+showed was the bench's own bookkeeping, since bounded). The limit only binds arenas made after
+it is set, so it is set first thing in the process, before rclpy starts its threads.
 """
 
 from __future__ import annotations
