@@ -144,10 +144,6 @@ PARAMS: tuple[Param, ...] = (
           "target_frame, fixed-axis roll, pitch, yaw (rad). Default: looking straight down."),
     Param("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", (0.1, 60.0),
           read_only=True),
-    Param("heap_trim_period", 10.0, "Seconds between returns of the process's free C-heap "
-          "pages to the kernel (glibc's malloc_trim, after a frame is published), so that "
-          "resident memory stays flat over long runs; 0: never (README, 'Soak').",
-          (0.0, 3600.0), read_only=True),
 )
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)
 _BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}

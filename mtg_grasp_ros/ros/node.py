@@ -75,7 +75,7 @@ from . import messages
 from .camera_pose import Tf2CameraPose, tf2_available
 from .frame_input import camera_of, decode, stamp_ns_of
 from .frame_slot import Frame, FrameSlot
-from .malloc import HeapTrimmer, limit_malloc_arenas
+from .malloc import limit_malloc_arenas
 from .params import declarations
 from .stats import LOG_PERIOD_S, ArrivalWatch, NodeStats
 
@@ -252,7 +252,6 @@ class GraspDetectorNode(Node):
         log.info(f"camera pose source: {self.pose_source_name}: "
                  f"{self._pose_source(self._settings).describe()}")
         self._warm_up()
-        self._trim_heap = HeapTrimmer(values["heap_trim_period"])    # ros/malloc.py
         # the network's half of a frame, then the rest in a second thread; at most one
         # frame waits between them (the newest-frame rule stays the slot's)
         self._handoff: queue.Queue[tuple[Frame, _Started] | None] = queue.Queue(maxsize=1)
@@ -469,7 +468,6 @@ class GraspDetectorNode(Node):
             if summary is not None:
                 self.stats.count("processed")
                 self._answer(frame, True, summary)
-            self._trim_heap()
 
     def _guarded(self, frame: Frame, work: Callable[[], _T]) -> _T | None:
         """``work()``; a frame it fails on is counted by reason and answered, and None."""
