@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,9 @@ def test_bench_reports_stages_end_to_end_and_keep_up(tmp_path):
     assert keep["frames_sent"] >= 15 and keep["frames_processed"] > 0
     assert keep["frames_processed"] + keep["frames_dropped"] <= keep["frames_received_by_node"]
     assert keep["rate_achieved_hz"] > 0 and keep["rss_mib_after"] > 0
+    assert isinstance(keep["python_blocks_growth"], int)
+    if platform.libc_ver()[0] == "glibc":
+        assert keep["heap_in_use_mib_before"] > 0 and "heap_in_use_growth_kib" in keep
     assert set(keep["stages"]) == set(STAGES) and keep["stages"]["network"] == keep["network"]
     bare = report["bare_detector"]
     assert bare["n"] == 15 and 0 < bare["network_median_ms"] <= bare["median_ms"]
@@ -73,3 +77,11 @@ def test_soak_growth_figures_of_a_flat_and_a_leaking_series():
     assert g["rss_growth_fit_mib"] == pytest.approx(11.4, abs=0.05)
     assert g["rss_growth_after_warmup_mib"] == pytest.approx(11.4, abs=0.05)
     assert g["rss_growth_median_first_to_last_quarter_mib"] == pytest.approx(0.02 * 450, abs=0.05)
+
+
+def test_heap_growth_reports_what_is_still_held():
+    from mtg_grasp_ros.ros.bench import heap_growth
+    assert heap_growth((100 * 2**20, 5000), (100 * 2**20 + 3072, 5040)) == {
+        "python_blocks_growth": 40, "heap_in_use_mib_before": 100.0,
+        "heap_in_use_growth_kib": 3.0}
+    assert heap_growth((None, 10), (None, 7)) == {"python_blocks_growth": -3}

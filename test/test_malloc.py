@@ -24,3 +24,17 @@ def test_the_cap_is_set_on_glibc_in_a_fresh_process():
 def test_an_explicit_environment_setting_is_left_alone(monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
     assert malloc.limit_malloc_arenas() is False
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallinfo2 is glibc's")
+def test_heap_in_use_counts_a_block_while_it_is_held():
+    import ctypes
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+    before = malloc.heap_in_use()
+    block = libc.malloc(8 << 20)
+    held = malloc.heap_in_use()
+    libc.free(block)
+    after = malloc.heap_in_use()
+    assert before is not None and held is not None and after is not None
+    assert held - before >= 8 << 20 and abs(after - before) < 1 << 20

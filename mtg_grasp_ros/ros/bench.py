@@ -12,8 +12,10 @@ Runs the real node in a real rclpy graph (publisher -> node -> subscriber, one p
    compare like with like;
 2. keep-up: a camera at ``rate`` Hz for ``duration`` s, published by a separate process
    (as a camera driver is); rate achieved, frames dropped, latency, and the node process's
-   resident memory before and after; with ``soak`` seconds instead, the resident memory
-   every twentieth of it (the growth after warm-up is the figure of a memory leak);
+   resident memory before and after, and what the phase left allocated (C heap in use,
+   Python blocks: :func:`heap_growth`); with ``soak`` seconds instead, also the resident
+   memory every twentieth of it (its growth after warm-up, the issue's figure, counts the
+   allocator's fragmentation too);
 3. the bare detector beside the camera: the same camera process for ``duration`` s, half
    just before phase 2 and half just after, while the node only receives (``mode:
    on_request``, no request) and the bare detector runs back to back, so that "possible" in
@@ -31,6 +33,7 @@ the other stages over the network's).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import operator
@@ -62,6 +65,30 @@ def _rss_mib() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def _heap_state() -> tuple[int | None, int]:
+    """Bytes of C heap in use and Python's allocated blocks, after a full collection: read
+    before and after the keep-up phase, with no frame in flight.
+    """
+    from .malloc import heap_in_use
+
+    gc.collect()
+    return heap_in_use(), sys.getallocatedblocks()
+
+
+def heap_growth(before: tuple[int | None, int], after: tuple[int | None, int]
+                ) -> dict[str, float | int]:
+    """What the keep-up phase left allocated: C heap in use (KiB; glibc only) and Python blocks.
+
+    Unlike the resident size, these count only what is still held, not what the allocator
+    keeps for reuse or loses to fragmentation: a leak shows here, a fragmented heap does not.
+    """
+    out: dict[str, float | int] = {"python_blocks_growth": after[1] - before[1]}
+    if before[0] is not None and after[0] is not None:
+        out["heap_in_use_mib_before"] = round(before[0] / 2**20, 1)
+        out["heap_in_use_growth_kib"] = round((after[0] - before[0]) / 1024, 1)
+    return out
 
 
 def _summary(values: Iterable[float]) -> dict[str, float]:
@@ -356,7 +383,7 @@ def run_bench(args: argparse.Namespace) -> int:
     node.stats.clear_timings()
     counts0 = dict(node.counts)
     arrivals.clear()
-    rss0 = _rss_mib()
+    rss0, heap0 = _rss_mib(), _heap_state()
     duration = args.soak or args.duration
     rss_series: list[tuple[float, float]] = []
     stop_sampling = threading.Event()
@@ -368,7 +395,7 @@ def run_bench(args: argparse.Namespace) -> int:
     time.sleep(0.5)
     stop_sampling.set()
     sampler.join()
-    rss1 = _rss_mib()
+    rss1, heap1 = _rss_mib(), _heap_state()
     sent = _frames_sent(cam.stdout, cam.returncode)
     elapsed = sent.get("duration_s", args.duration)
     counts1 = node.counts
@@ -383,7 +410,8 @@ def run_bench(args: argparse.Namespace) -> int:
               "stamp_to_published": _summary(node.stats.latencies()),
               "network": _summary(node.stats.stage_times("network")),
               "stages": {s: _summary(node.stats.stage_times(s)) for s in STAGES},
-              "rss_mib_before": round(rss0, 1), "rss_mib_after": round(rss1, 1)}
+              "rss_mib_before": round(rss0, 1), "rss_mib_after": round(rss1, 1),
+              **heap_growth(heap0, heap1)}
     if args.soak and rss_series:
         keepup["rss_mib_series"] = rss_series
         keepup.update(rss_growth(rss_series, rss1))

@@ -1,4 +1,4 @@
-"""glibc's malloc arenas for the node's process: two, unless ``MALLOC_ARENA_MAX`` says.
+"""glibc's malloc in the node's process: two arenas, and how much of the heap is in use.
 
 glibc gives each thread that allocates concurrently an arena of its own, up to eight per core;
 the node's process has a dozen threads (inference, publishing, the executor, DDS), and each
@@ -6,6 +6,10 @@ arena keeps freed memory of its own. With two, the node's process sat about 15 M
 ten-minute soaks at 30 Hz, at the same speed (README "Soak"; the slow growth those soaks also
 showed was the bench's own bookkeeping, since bounded). The limit only binds arenas made after
 it is set, so it is set first thing in the process, before rclpy starts its threads.
+
+:func:`heap_in_use` is what the C heap has handed out and not taken back, the figure of a
+leak in C or C++ code (torch, DDS, rclpy), apart from the memory glibc keeps for reuse or
+loses to fragmentation, which the resident size includes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,28 @@ import os
 M_ARENA_MAX = -8
 #: The node's arena limit.
 ARENAS = 2
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (2.33 and later), in bytes."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def heap_in_use() -> int | None:
+    """Bytes of the C heap in use, all arenas and mmapped blocks (glibc's ``mallinfo2``);
+    None where the C library is not glibc 2.33 or later.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallinfo2 = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.argtypes, mallinfo2.restype = [], _MallInfo2
+    info = mallinfo2()
+    return int(info.uordblks + info.hblkhd)
 
 
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
