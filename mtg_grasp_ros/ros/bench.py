@@ -254,8 +254,10 @@ def run_bench(args: argparse.Namespace) -> int:
     from .malloc import limit_malloc_arenas
     from .node import GraspDetectorNode, make_executor
     from .stats import HISTORY
+    from .transport import prefer_udp_transport
 
     limit_malloc_arenas()           # as the node's main() does, before rclpy's threads
+    prefer_udp_transport()          # and its transport (the camera process inherits it)
     tmp = Path(tempfile.mkdtemp(prefix="mtg_bench_"))
     model_path, model_desc = _model_path(args.model, tmp)
     ctx = Context()

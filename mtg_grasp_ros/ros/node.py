@@ -78,6 +78,7 @@ from .frame_slot import Frame, FrameSlot
 from .malloc import limit_malloc_arenas
 from .params import declarations
 from .stats import LOG_PERIOD_S, ArrivalWatch, NodeStats
+from .transport import prefer_udp_transport
 
 __all__ = ["STAGES", "GraspDetectorNode", "default_torch_threads", "main", "make_executor",
            "publishers_reliability"]
@@ -669,6 +670,7 @@ def main(args: list[str] | None = None) -> int:
     ends with one FATAL line naming the cause and exit status 1, without a traceback.
     """
     limit_malloc_arenas()           # before rclpy's threads (ros/malloc.py)
+    prefer_udp_transport()          # before rclpy's participant (ros/transport.py)
     log = rclpy.logging.get_logger(NODE_NAME)
     try:
         rclpy.init(args=args)
