@@ -4,8 +4,9 @@ glibc gives each thread that allocates concurrently an arena of its own, up to e
 the node's process has a dozen threads (inference, publishing, the executor, DDS), and each
 arena keeps freed memory of its own. With two, the node's process sat about 15 MiB lower over
 ten-minute soaks at 30 Hz, at the same speed (README "Soak"; the slow growth those soaks also
-showed was the bench's own bookkeeping, since bounded). The limit only binds arenas made after
-it is set, so it is set first thing in the process, before rclpy starts its threads.
+showed was the bench's own bookkeeping and Fast DDS's shared memory, see ``transport.py``).
+The limit only binds arenas made after it is set, so it is set first thing in the process,
+before rclpy starts its threads.
 
 :func:`heap_in_use` is what the C heap has handed out and not taken back, the figure of a
 leak in C or C++ code (torch, DDS, rclpy), apart from the memory glibc keeps for reuse or
