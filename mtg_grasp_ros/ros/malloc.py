@@ -25,6 +25,11 @@ M_ARENA_MAX = -8
 ARENAS = 2
 
 
+def _libc() -> ctypes.CDLL:
+    """The C library (OSError where it cannot be loaded)."""
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
 class _MallInfo2(ctypes.Structure):
     """glibc's ``struct mallinfo2`` (2.33 and later), in bytes."""
 
@@ -38,8 +43,7 @@ def heap_in_use() -> int | None:
     None where the C library is not glibc 2.33 or later.
     """
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallinfo2 = libc.mallinfo2
+        mallinfo2 = _libc().mallinfo2
     except (OSError, AttributeError):
         return None
     mallinfo2.argtypes, mallinfo2.restype = [], _MallInfo2
@@ -56,8 +60,7 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = _libc().mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
