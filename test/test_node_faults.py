@@ -357,7 +357,9 @@ def test_auto_reliability_switch_loses_and_repeats_no_frame(model):
     """The switch to reliable is make-before-break: frames sent across it arrive once each."""
     from rclpy.qos import ReliabilityPolicy
 
-    g = Graph(model, qos__reliability="auto", top_k=1)
+    # a queue deeper than the default 1, so that only the switch could lose a frame, not a
+    # busy executor at 50 Hz (the slot's newest-frame rule is not what this test checks)
+    g = Graph(model, qos__reliability="auto", top_k=1, qos__depth=10)
     try:
         g.send_info()
         assert g.node.input_reliability("image") == ReliabilityPolicy.BEST_EFFORT

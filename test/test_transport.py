@@ -8,7 +8,8 @@ from mtg_grasp_ros.ros import transport
 
 
 def test_udp_is_chosen_when_nothing_is_set(monkeypatch):
-    monkeypatch.delenv(transport.VARIABLE, raising=False)
+    monkeypatch.setenv(transport.VARIABLE, "restored after the test")
+    monkeypatch.delenv(transport.VARIABLE)      # recorded, so the test's own value goes too
     assert transport.prefer_udp_transport() is True
     assert os.environ[transport.VARIABLE] == "UDPv4"
 
