@@ -251,13 +251,11 @@ def run_bench(args: argparse.Namespace) -> int:
 
     from ..pipeline import STAGES
     from . import messages
-    from .malloc import limit_malloc_arenas
-    from .node import GraspDetectorNode, make_executor
+    from .node import GraspDetectorNode, make_executor, prepare_process
     from .stats import HISTORY
-    from .transport import prefer_udp_transport
 
-    limit_malloc_arenas()           # as the node's main() does, before rclpy's threads
-    prefer_udp_transport()          # and its transport (the camera process inherits it)
+    prepare_process()               # as the node's main() does (the camera process inherits
+    #                                 its transport setting)
     tmp = Path(tempfile.mkdtemp(prefix="mtg_bench_"))
     model_path, model_desc = _model_path(args.model, tmp)
     ctx = Context()

@@ -81,7 +81,7 @@ from .stats import LOG_PERIOD_S, ArrivalWatch, NodeStats
 from .transport import prefer_udp_transport
 
 __all__ = ["STAGES", "GraspDetectorNode", "default_torch_threads", "main", "make_executor",
-           "publishers_reliability"]
+           "prepare_process", "publishers_reliability"]
 
 #: QoS of ``~/ready``: latched, so that a subscriber that comes later still gets it.
 READY_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
@@ -663,14 +663,22 @@ class GraspDetectorNode(Node):
         super().destroy_node()
 
 
+def prepare_process() -> None:
+    """The node process's settings that must come before rclpy starts (``main()`` and the
+    bench): glibc's malloc arenas before its threads (ros/malloc.py), Fast DDS's transport
+    before its participant (ros/transport.py).
+    """
+    limit_malloc_arenas()
+    prefer_udp_transport()
+
+
 def main(args: list[str] | None = None) -> int:
     """``ros2 run mtg_grasp_ros grasp_detector``: spin the node on the ``executor`` chosen.
 
     A start that fails (bad arguments or parameters file, missing model, bad parameter value)
     ends with one FATAL line naming the cause and exit status 1, without a traceback.
     """
-    limit_malloc_arenas()           # before rclpy's threads (ros/malloc.py)
-    prefer_udp_transport()          # before rclpy's participant (ros/transport.py)
+    prepare_process()
     log = rclpy.logging.get_logger(NODE_NAME)
     try:
         rclpy.init(args=args)
