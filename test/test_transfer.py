@@ -125,6 +125,25 @@ def test_pasted_clutter_stays_clear_of_every_grasp():
     assert not changed[140 - 24:160 + 24, 140 - 24:160 + 24].any()
 
 
+
+def test_training_and_its_textured_clutter_need_no_pybullet():
+    # a GPU training machine may have no pybullet (no wheel for Python 3.12): the training
+    # loop and the clutter augmentation, textured pastes included, must not import it
+    code = """
+import sys
+sys.modules["pybullet"] = None                # any import of it now fails
+import numpy as np
+import mtg_grasp_ros.training.loop
+from mtg_grasp_ros.datasets.augment import paste_clutter
+image = np.full((300, 300, 3), 128, np.uint8)
+for seed in range(40):                        # about half of the pastes are textured
+    paste_clutter(image, np.zeros((300, 300), np.float32), np.random.default_rng(seed))
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
 def test_fine_tuning_from_the_bundled_model_with_a_schedule(world, tmp_path):
     from mtg_grasp_ros.model import GraspCNN, ModelConfig
     from mtg_grasp_ros.model_io import load_model

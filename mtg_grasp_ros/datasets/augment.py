@@ -154,7 +154,7 @@ def paste_clutter(image: np.ndarray, q: np.ndarray, rng: np.random.Generator,
     ``q`` is the grasp-quality target (H, W); a shape is kept only when it stays clear of
     every labelled grasp by 8% of the image side, so labels stay true. Shapes: a bar entering
     from the border (post, cable, robot link), a box corner, or the region beyond a straight
-    edge (the end of the table, a floor), flat or textured (``synth.world.texture_image``), with
+    edge (the end of the table, a floor), flat or textured (``synth.textures.texture_image``), with
     a little gradient and noise.
     """
     h, w = image.shape[:2]
@@ -194,7 +194,7 @@ def paste_clutter(image: np.ndarray, q: np.ndarray, rng: np.random.Generator,
         colour = _clutter_colour(rng, out)
         grad = np.linspace(1 - rng.uniform(0, 0.2), 1 + rng.uniform(0, 0.2), w, dtype=np.float32)
         if rng.random() < 0.5:               # textured: wood, tiles, carpet, noise, stripes
-            from ..synth.world import TEXTURES, texture_image
+            from ..synth.textures import TEXTURES, texture_image
 
             r, g, b = (float(c) / 255 for c in colour)
             tex = texture_image(str(rng.choice(TEXTURES)), int(rng.integers(2**31)),

@@ -22,6 +22,8 @@ import numpy as np
 import pybullet as p
 import pybullet_data
 
+from .textures import noise_texture
+
 #: Named pybullet_data models used beside the 1000 procedural ``random_urdfs``.
 NAMED_MODELS = ("duck_vhacd.urdf", "teddy_vhacd.urdf", "lego/lego.urdf", "jenga/jenga.urdf",
                 "objects/mug.urdf")
@@ -190,19 +192,6 @@ def sample_view(rng: np.random.Generator, n_distractors: int = 0,
         camera_offset=cast(tuple[float, float],
                            tuple(float(v) for v in rng.uniform(-0.06, 0.06, 2))),
     )
-
-
-def noise_texture(seed: int, size: int = 256, contrast: float = 0.2,
-                  rgb: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
-    """A smooth multi-scale noise texture (uint8 RGB), like concrete, paper or wood grain."""
-    rng = np.random.default_rng(seed)
-    img: np.ndarray = np.zeros((size, size), np.float32)
-    for cells, weight in ((4, 0.5), (16, 0.3), (64, 0.15), (size, 0.05)):
-        small = rng.normal(size=(cells, cells)).astype(np.float32)
-        img += weight * cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
-    img = 1.0 + contrast * img / max(1e-6, float(np.abs(img).max()))
-    out = np.clip(img[..., None] * np.asarray(rgb, np.float32)[None, None, :], 0, 1)
-    return (out * 255).astype(np.uint8)
 
 
 def _load_texture(client: int, image_rgb: np.ndarray) -> int:
