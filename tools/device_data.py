@@ -34,6 +34,7 @@ import numpy as np
 
 from mtg_grasp_ros.datasets import open_dataset
 from mtg_grasp_ros.datasets.images import normalised_depth, read_depth
+from mtg_grasp_ros.datasets.jacquard import SUFFIX
 from mtg_grasp_ros.datasets.splits import load_split
 
 KINDS = ("RGB.webp", "depth8.png", "mask.png", "grasps.txt")
@@ -85,10 +86,10 @@ def pack(data: Path, split_file: Path, out: Path, fold: int = 0,
         for n, i in enumerate(ids):
             r = by_id[i]
             assert r.depth is not None and r.mask is not None   # asked for by need=
-            stem = r.rgb.name[: -len("_RGB.png")]
-            files = _encode(r.rgb, r.depth, r.mask, r.rgb.with_name(f"{stem}_grasps.txt"))
+            folder, stem = i.rsplit("/", 1)              # a Jacquard id: folder/stem
+            files = _encode(r.rgb, r.depth, r.mask, r.rgb.parent / f"{stem}{SUFFIX}")
             for kind, payload in files.items():
-                add(f"{i.rsplit('/', 1)[0]}/{stem}_{kind}", payload)
+                add(f"{folder}/{stem}_{kind}", payload)
             if n % 500 == 0:
                 print(f"pack: {n} of {len(ids)} views", flush=True)
     print(f"pack: {len(ids)} views ({len(train)} train, {len(f.val)} val, {len(f.test)} test), "

@@ -106,8 +106,6 @@ def _rgb(rng: np.random.Generator, light: bool = False) -> tuple[float, float, f
     return (r, g, b)
 
 
-
-
 def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
                  max_objects: int = 4, sticks: float = STICK_SHARE,
                  pale: float = PALE_SHARE) -> WorldSpec:
