@@ -60,20 +60,20 @@ def cuda_checks(device: str, log: Path) -> None:
     log.write_text(r.stdout + r.stderr)
     say("pytest -m cuda: " + (r.stdout.strip().splitlines() or ["(no output)"])[-1])
     code = """
-import json, time, numpy as np, torch
+import json, torch
 from mtg_grasp_ros.detector import GraspDetector
+from mtg_grasp_ros.ros.bench import _bare_report, _scene, bare_detect
+from mtg_grasp_ros.settings import settings_from
+settings, rgb = settings_from()[0], _scene(640, 480)
 out = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
-rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
 for precision in ("fp32", "auto"):
-    det = GraspDetector("models/mtgcnn_p_depth_world_cut.safetensors", "cuda",
+    det = GraspDetector("models/mtgcnn_p_depth_world_cut.safetensors", "cuda", settings.post,
                         precision=precision)
-    for _ in range(30):
-        det.detect(rgb)
-    t = []
-    for _ in range(300):
-        t0 = time.perf_counter(); det.detect(rgb); t.append(time.perf_counter() - t0)
-    out[precision] = {"precision": det.precision, "median_ms": 1e3 * float(np.median(t)),
-                      "p95_ms": 1e3 * float(np.percentile(t, 95))}
+    for n in (30, 300):                       # warm-up, then the timed frames
+        totals, stages = [], {}
+        for _ in range(n):
+            bare_detect(det, rgb, settings, totals, stages)
+    out[precision] = {"precision": det.precision, **_bare_report(totals, stages)}
 print(json.dumps(out))
 """
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, text=True, capture_output=True,
