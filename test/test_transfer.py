@@ -89,6 +89,27 @@ def test_every_object_resting_on_the_support_is_a_target_and_none_beyond_it():
         p.disconnect(c)
 
 
+def test_close_up_worlds_aim_at_an_object_and_leave_the_default_draws_alone():
+    """``--view-side`` and ``--aim`` (close-ups that objects fill) change only the camera;
+    ``aim`` is drawn after everything else, so datasets made without it regenerate unchanged.
+    """
+    from mtg_grasp_ros.synth import world as w
+
+    for i in range(20):
+        plain = w.sample_world(np.random.default_rng([9, i]))
+        near = w.sample_world(np.random.default_rng([9, i]), view_side=(0.15, 0.5))
+        aimed = w.sample_world(np.random.default_rng([9, i]), view_side=(0.15, 0.5), aim=1.0)
+        assert 0.25 <= plain.view_side <= 1.0 and 0.15 <= near.view_side <= 0.5
+        assert near.objects == plain.objects and near.camera_yaw == plain.camera_yaw
+        assert aimed.view_side == near.view_side
+        assert aimed.effects_seed == near.effects_seed == plain.effects_seed
+        off = np.subtract(aimed.camera_target, [xy for _, xy, _ in aimed.objects])
+        assert np.abs(off).max(axis=1).min() <= 0.2 * aimed.view_side + 1e-9
+    with pytest.raises(ValueError, match="aim"):
+        from mtg_grasp_ros.synth.generate import GenerateConfig
+        GenerateConfig("x", 1, scene="world", aim=1.5)
+
+
 def test_world_generation_is_deterministic(world, tmp_path):
     again = tmp_path / "again"
     _generate(again)

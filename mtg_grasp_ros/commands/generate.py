@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..synth.generate import GenerateConfig, format_summary, generate
+from ..synth.world import VIEW_SIDE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,6 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "5-60%% of the view, shadows and camera effects (synth/world.py)")
     p.add_argument("--max-objects", type=int, default=4, help="world scenes: graspable "
                    "objects per scene at most")
+    p.add_argument("--view-side", type=float, nargs=2, default=VIEW_SIDE, metavar=("MIN", "MAX"),
+                   help="world scenes: the range of the view's side on the support in metres, "
+                   "drawn log-uniformly (default %(default)s; smaller for close-ups of "
+                   "objects that fill the view)")
+    p.add_argument("--aim", type=float, default=0.0, metavar="P",
+                   help="world scenes: share of views whose camera looks at one of the objects "
+                   "instead of a random point of the support (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -35,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if args.objects < 1 or args.views < 1 or args.size < 32:
         raise SystemExit("generate: --objects and --views must be >= 1 and --size >= 32")
     cfg = GenerateConfig(args.out, args.objects, args.views, args.seed, args.size, args.verify,
-                         args.distractors, args.max_grasps, args.scene, args.max_objects)
+                         args.distractors, args.max_grasps, args.scene, args.max_objects,
+                         tuple(args.view_side), args.aim)
     summary = generate(cfg, args.workers, progress=not args.no_progress)
     print(json.dumps(summary) if args.json else format_summary(summary))
     return 0

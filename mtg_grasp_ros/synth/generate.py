@@ -33,6 +33,7 @@ from tqdm import tqdm
 from .render import render_dataset_view
 from .scene import build_scene, connect, sample_object, sample_view
 from .verify import verify_labels
+from .world import VIEW_SIDE
 from .writer import simulate_stereo, write_view
 
 SCENES = ("tabletop", "world")
@@ -59,12 +60,18 @@ class GenerateConfig:
     max_grasps: int = 150           # labels written per view (random subset of the valid)
     scene: str = "tabletop"         # tabletop: one object (scene.py); world: synth/world.py
     max_objects: int = 4            # world scenes: graspable objects per scene, 1..max
+    view_side: tuple[float, float] = VIEW_SIDE   # world scenes: the view's side range (m)
+    aim: float = 0.0                # world scenes: share of views that look at an object
 
     def __post_init__(self) -> None:
         if self.scene not in SCENES:
             raise ValueError(f"scene must be one of {SCENES}, got {self.scene!r}")
         if self.max_objects < 1:
             raise ValueError(f"max_objects must be >= 1, got {self.max_objects}")
+        if not 0.0 < self.view_side[0] <= self.view_side[1]:
+            raise ValueError(f"view_side must be 0 < min <= max, got {self.view_side}")
+        if not 0.0 <= self.aim <= 1.0:
+            raise ValueError(f"aim must be in [0, 1], got {self.aim}")
 
 
 def object_name(seed: int, index: int) -> str:
@@ -175,7 +182,8 @@ def generate_world(cfg: GenerateConfig, index: int) -> dict:
     views: list[dict] = []
     for k in range(cfg.views):
         for _ in range(MAX_ATTEMPTS * 2):
-            spec = sample_world(rng, max_objects=cfg.max_objects)
+            spec = sample_world(rng, max_objects=cfg.max_objects, view_side=cfg.view_side,
+                                aim=cfg.aim)
             world = build_world(client, spec)
             if not world.object_ids:
                 continue

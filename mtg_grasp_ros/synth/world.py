@@ -17,7 +17,8 @@ puts its best grasp on those (measured on Cornell: README, "Synthetic data"). He
   dropped and settled on the support, **each labelled** (antipodal labeller per object); the
   mask is their union;
 * **camera**: top-down to oblique (tilt up to about 25 deg), any yaw, the view's side on the
-  support 0.25-1.1 m, so objects span about 5-60% of the image;
+  support 0.25-1.0 m (:data:`VIEW_SIDE`; ``generate --view-side`` draws close-ups), so
+  objects span about 5-60% of the image;
 * **light**: TinyRenderer light direction, colour, strength; soft image-space shadows cast
   by every body onto what is below it (TinyRenderer's own shadow map draws banding at these
   distances, see :func:`.scene.sample_view`);
@@ -30,7 +31,7 @@ Everything is drawn from a ``numpy`` generator, so a world depends on its seed o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 import cv2
@@ -59,6 +60,7 @@ from .textures import TEXTURES, texture_image
 #: world scene: both are common on real tables and were missed on Cornell (issue 12).
 STICK_SHARE = 0.3
 PALE_SHARE = 0.25
+VIEW_SIDE = (0.25, 1.0)            # the view's side on the support (m), log-uniform
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,13 @@ def _rgb(rng: np.random.Generator, light: bool = False) -> tuple[float, float, f
 
 def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
                  max_objects: int = 4, sticks: float = STICK_SHARE,
-                 pale: float = PALE_SHARE) -> WorldSpec:
+                 pale: float = PALE_SHARE,
+                 view_side: tuple[float, float] = VIEW_SIDE, aim: float = 0.0) -> WorldSpec:
     """Draw one scene (see the module docstring for the ranges); ``sticks`` and ``pale`` are
-    the shares of thin long and of light-coloured objects (:func:`.scene.sample_object`).
+    the shares of thin long and of light-coloured objects (:func:`.scene.sample_object`),
+    ``view_side`` the range (m) of the view's side on the support, drawn log-uniformly, and
+    ``aim`` the share of views that look at one of the objects (close-ups that it fills)
+    instead of a random point of the support.
     """
     catalogue = catalogue or model_catalogue()
     # support: a board on the floor (Cornell) or a table (floor far below)
@@ -209,21 +215,26 @@ def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
     lighting = sample_lighting(rng, (0.6, 2.0), 0.8, (0.35, 0.7), (0.2, 0.5), 0.2)
     light_dir = lighting.direction
     # camera: the view's side on the support, distance, tilt, where it looks
-    view_side = float(np.exp(rng.uniform(np.log(0.25), np.log(1.0))))
+    view_side_m = float(np.exp(rng.uniform(np.log(view_side[0]), np.log(view_side[1]))))
     tilt_mag = float(abs(rng.normal(0, 0.2)))
     tilt_dir = float(rng.uniform(-math.pi, math.pi))
     target = cast(tuple[float, float],
                   tuple(float(v) for v in rng.uniform(-0.5, 0.5, 2) * np.array([sx, sy])))
-    return WorldSpec(
+    drawn = WorldSpec(
         support=support, floor=floor, clutter=tuple(clutter), objects=tuple(objects),
         lighting=lighting,
         shadow_strength=float(rng.uniform(0.0, 0.5)) if rng.random() < 0.8 else 0.0,
         shadow_offset=(-light_dir[0] / light_dir[2], -light_dir[1] / light_dir[2]),
         shadow_blur=float(rng.uniform(0.003, 0.02)),
-        view_side=view_side, camera_distance=float(rng.uniform(0.6, 1.6)),
+        view_side=view_side_m, camera_distance=float(rng.uniform(0.6, 1.6)),
         camera_yaw=float(rng.uniform(-math.pi, math.pi)),
         camera_tilt=(float(tilt_mag * math.cos(tilt_dir)), float(tilt_mag * math.sin(tilt_dir))),
         camera_target=target, effects_seed=int(rng.integers(2**31)))
+    if aim > 0.0 and rng.random() < aim:           # drawn last: aim=0 leaves every draw as it was
+        ox, oy = objects[int(rng.integers(len(objects)))][1]
+        jx, jy = rng.uniform(-0.2, 0.2, 2) * view_side_m
+        drawn = replace(drawn, camera_target=(float(ox + jx), float(oy + jy)))
+    return drawn
 
 
 @dataclass
