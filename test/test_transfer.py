@@ -105,9 +105,9 @@ def test_close_up_worlds_aim_at_an_object_and_leave_the_default_draws_alone():
         assert aimed.effects_seed == near.effects_seed == plain.effects_seed
         off = np.subtract(aimed.camera_target, [xy for _, xy, _ in aimed.objects])
         assert np.abs(off).max(axis=1).min() <= 0.2 * aimed.view_side + 1e-9
-    with pytest.raises(ValueError, match="aim"):
-        from mtg_grasp_ros.synth.generate import GenerateConfig
-        GenerateConfig("x", 1, scene="world", aim=1.5)
+    with pytest.raises(SystemExit, match="generate: aim must be in"):
+        main(["generate", "--out", "unused", "--objects", "1", "--scene", "world",
+              "--aim", "1.5"])
 
 
 def test_world_generation_is_deterministic(world, tmp_path):
@@ -146,7 +146,6 @@ def test_pasted_clutter_stays_clear_of_every_grasp():
     assert not changed[140 - 24:160 + 24, 140 - 24:160 + 24].any()
 
 
-
 def test_training_and_its_textured_clutter_need_no_pybullet():
     # a GPU training machine may have no pybullet (no wheel for Python 3.12): the training
     # loop and the clutter augmentation, textured pastes included, must not import it
@@ -164,6 +163,7 @@ print("ok")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
 
 def test_fine_tuning_from_the_bundled_model_with_a_schedule(world, tmp_path):
     from mtg_grasp_ros.model import GraspCNN, ModelConfig

@@ -42,9 +42,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; its exit code."""
     if args.objects < 1 or args.views < 1 or args.size < 32:
         raise SystemExit("generate: --objects and --views must be >= 1 and --size >= 32")
-    cfg = GenerateConfig(args.out, args.objects, args.views, args.seed, args.size, args.verify,
-                         args.distractors, args.max_grasps, args.scene, args.max_objects,
-                         tuple(args.view_side), args.aim)
+    try:
+        cfg = GenerateConfig(args.out, args.objects, args.views, args.seed, args.size,
+                             args.verify, args.distractors, args.max_grasps, args.scene,
+                             args.max_objects, tuple(args.view_side), args.aim)
+    except ValueError as exc:       # the config's own checks, as a one-line command error
+        raise SystemExit(f"generate: {exc}") from None
     summary = generate(cfg, args.workers, progress=not args.no_progress)
     print(json.dumps(summary) if args.json else format_summary(summary))
     return 0
