@@ -225,3 +225,58 @@ def test_evaluate_reads_cornell_whole_frame_and_ggcnn_framed(cornell_three, tmp_
     # whole-frame predictions lie in the centred 480 px square
     for img in results["whole"]["images"]:
         assert 79 <= img["grasp"]["x"] <= 560
+
+
+def _opening_on_table(camera_json: Path, grasp: dict) -> float:
+    """A grasp's opening in metres where its centre's ray meets the table (z = 0), by hand."""
+    cam = json.loads(camera_json.read_text())
+    k, pose = cam["intrinsics"], np.array(cam["camera_pose"]["matrix"])
+    ray = np.array([(grasp["x"] - k["cx"]) / k["fx"], (grasp["y"] - k["cy"]) / k["fy"], 1.0])
+    z = -pose[2, 3] / (pose[:3, :3] @ ray)[2]             # depth of the table along that ray
+    a = np.radians(grasp["angle_deg"])
+    return float(grasp["width"] * z * np.hypot(np.cos(a) / k["fx"], np.sin(a) / k["fy"]))
+
+
+def test_evaluate_scores_what_the_node_would_publish(world, cornell_three, tmp_path, capsys):
+    """``--max-opening``: the first of the node's candidates whose opening fits the gripper,
+    placed on each view's support plane from the camera file the generator writes.
+    """
+    from mtg_grasp_ros.datasets import open_dataset
+
+    rgb = {r.id: r.rgb for r in open_dataset(world).records}
+
+    def evaluate(*extra: str) -> dict:
+        js = tmp_path / "e.json"
+        assert main(["evaluate", "--model", str(BUNDLED), "--data", str(world), "--workers",
+                     "0", "--device", "cpu", "--json", str(js), *extra]) == 0
+        return json.loads(js.read_text())
+
+    top = evaluate()["images"]
+    # a gripper that opens almost 10 m takes the top grasp every time
+    roomy = evaluate("--max-opening", "9.9")
+    assert "scored: first of 5 candidates" in capsys.readouterr().out
+    assert roomy["max_opening"] == 9.9 and roomy["top_k"] == 5
+    assert [i["grasp"] for i in roomy["images"]] == [i["grasp"] for i in top]
+    assert all(i["too_wide"] == 0 for i in roomy["images"])
+    openings = []
+    for img in roomy["images"]:
+        by_hand = _opening_on_table(rgb[img["id"]].with_name(
+            rgb[img["id"]].name.replace("RGB.png", "camera.json")), img["grasp"])
+        assert img["opening_m"] == pytest.approx(by_hand, rel=1e-3)
+        openings.append(by_hand)
+    # a gripper narrower than some top grasps: those images move on to a narrower candidate
+    limit = float(np.median(openings))
+    some = evaluate("--max-opening", f"{limit:.6f}")["images"]
+    for before, img, opening in zip(top, some, openings, strict=True):
+        if opening <= limit - 1e-5:
+            assert img["grasp"] == before["grasp"] and img["too_wide"] == 0
+        elif opening > limit + 1e-5:
+            assert img["too_wide"] >= 1 and img.get("grasp") != before["grasp"]
+            assert "grasp" not in img or img["opening_m"] <= limit
+    # nothing fits a 0.1 mm gripper: no grasp published, none correct
+    none = evaluate("--max-opening", "0.0001")
+    assert none["correct"] == 0 and all("grasp" not in i for i in none["images"])
+    # real photographs have no camera file: a clear error, not a guess
+    assert main(["evaluate", "--model", str(BUNDLED), "--data", str(cornell_three),
+                 "--workers", "0", "--max-opening", "0.1"]) == 2
+    assert "camera.json" in capsys.readouterr().err

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 from ..postprocess import PAPER_SIGMA, PostprocessConfig
+from ..settings import defaults
+
+NODE_DEFAULTS = defaults()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,6 +37,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="whole: the largest centred square of each image, as the node sees a "
                    "frame; ggcnn: a 300x300 px window centred on the mean of the labelled "
                    "corners, clamped to the image (dougsm/ggcnn's Cornell protocol)")
+    p.add_argument("--max-opening", type=float, metavar="M",
+                   help="score what the node would publish first instead of the top grasp: "
+                   "the best of --top-k candidates whose opening, on the support plane, is at "
+                   "most M metres (the node's max_opening; an image with none counts as "
+                   "wrong). Needs the camera file the generator writes beside each view")
+    p.add_argument("--top-k", type=int, default=NODE_DEFAULTS["top_k"],
+                   help="candidates with --max-opening (default: the node's top_k, "
+                   "%(default)s)")
 
 
 def select_records(data: Path, fmt: str, split: Path | None, fold: int, part: str,
@@ -68,16 +79,32 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    post = PostprocessConfig(sigma_q=args.sigma, sigma_angle=args.sigma, sigma_width=args.sigma)
+    if args.max_opening is not None and not (0.0 < args.max_opening < 10.0):
+        print(f"error: --max-opening must be in (0, 10) metres, got {args.max_opening}",
+              file=sys.stderr)
+        return 2
+    try:
+        post = PostprocessConfig(sigma_q=args.sigma, sigma_angle=args.sigma,
+                                 sigma_width=args.sigma,
+                                 top_k=1 if args.max_opening is None else args.top_k)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     where = f"{args.part} part of fold {args.fold} of {args.split}" if args.split else "all images"
-    print(f"{index.summary()}; evaluated {where}, frame {args.frame}")
+    scored = ("top grasp" if args.max_opening is None else
+              f"first of {args.top_k} candidates opening at most {args.max_opening} m")
+    print(f"{index.summary()}; evaluated {where}, frame {args.frame}, scored: {scored}")
     per_precision = {}
     for name, dtype in zip(args.precision, dtypes, strict=True):
         label = prec.name_of(dtype) + (" (auto)" if name == "auto" else "")
-        result = evaluate_records(PrecisionModel(model, device, dtype), records, device, post,
-                                  args.batch_size, args.workers,
-                                  progress=sys.stderr.isatty(), skip_bad=args.skip_bad,
-                                  frame=args.frame)
+        try:
+            result = evaluate_records(PrecisionModel(model, device, dtype), records, device,
+                                      post, args.batch_size, args.workers,
+                                      progress=sys.stderr.isatty(), skip_bad=args.skip_bad,
+                                      frame=args.frame, max_opening=args.max_opening)
+        except DatasetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         per_precision[label] = result
         print(f"{label}: correct grasps: {result.correct}/{result.total} = "
               f"{result.accuracy:.2f}%"
@@ -93,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps({
             "model": str(args.model), "data": str(args.data), "split": str(args.split or ""),
             "fold": args.fold if args.split else None, "part": args.part, "frame": args.frame,
+            "max_opening": args.max_opening,
+            "top_k": post.top_k,
             "precision": list(per_precision),
             "accuracy_per_precision": {k: r.accuracy for k, r in per_precision.items()},
             "accuracy": result.accuracy, "correct": result.correct, "total": result.total,

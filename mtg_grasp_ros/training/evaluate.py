@@ -4,6 +4,9 @@ A prediction (``postprocess.find_grasps``, argmax of the smoothed Q) is correct 
 matches any ground-truth rectangle by the Jacquard rule (``grasp.is_correct``). Both are
 compared in network pixels of the inference centre crop, where IoU and angle are the same
 as in image pixels (a similarity transform keeps both).
+
+With ``max_opening`` the scored grasp is the node's first published one instead: the best
+candidate whose opening, placed on the support plane as the node places it, fits the gripper.
 """
 
 from __future__ import annotations
@@ -12,16 +15,19 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..datasets.records import Record
+from ..datasets.cameras import read_view_camera
+from ..datasets.records import DatasetError, Record
 from ..datasets.torch_dataset import GraspDataset, collate
 from ..grasp import Grasp, is_correct, max_iou
 from ..postprocess import PostprocessConfig, find_grasps
-from ..preprocess import normalise
+from ..preprocess import View, normalise
+from ..projection import DepthSource, ProjectionError, project_grasps
 
 
 def default_workers() -> int:
@@ -64,18 +70,46 @@ def grasp_json(g: Grasp) -> dict[str, float]:
             "width": round(g.width, 3), "jaw": round(g.jaw, 3), "quality": round(g.quality, 5)}
 
 
+def first_that_fits(candidates: Sequence[Grasp], view: View, rgb: Path, max_opening: float
+                    ) -> tuple[Grasp | None, int, float | None]:
+    """The node's pick: the first candidate (network pixels, best first) whose opening at the
+    support plane's depth is at most ``max_opening`` metres, as ``pipeline._place`` keeps them
+    (``depth_source: plane``, the grasp centre on the plane).
+
+    Also how many better-ranked candidates were too wide, and the pick's opening in metres.
+    """
+    camera, plane = read_view_camera(rgb)
+    placed = project_grasps([view.grasp_to_image(g) for g in candidates], camera,
+                            DepthSource(plane=plane))
+    too_wide = 0
+    for grasp, pose in zip(candidates, placed, strict=True):
+        if isinstance(pose, ProjectionError):
+            raise DatasetError(f"{rgb}: a grasp could not be placed on the camera file's "
+                               f"support plane ({pose})")
+        if pose.width_m <= max_opening:
+            return grasp, too_wide, round(pose.width_m, 5)
+        too_wide += 1
+    return None, too_wide, None
+
+
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
              post: PostprocessConfig = PostprocessConfig(),
              loss_fn: Callable | None = None, max_batches: int | None = None,
-             records: Sequence[Record] | None = None, progress: bool = False) -> EvalResult:
+             records: Sequence[Record] | None = None, progress: bool = False,
+             max_opening: float | None = None) -> EvalResult:
     """Run ``model`` over ``loader`` (un-augmented), scoring each image's top grasp.
 
     Per-image entries hold the record id (when ``records`` is given), the prediction in
     source-image pixels, whether it is correct and its best IoU against an angle-matching
-    truth. ``loss_fn`` adds the mean loss over the batches.
+    truth. ``loss_fn`` adds the mean loss over the batches. ``max_opening`` (metres; needs
+    ``records`` of generated views) scores :func:`first_that_fits` of the ``post.top_k``
+    candidates instead, and notes how many were too wide and the scored one's opening.
     """
     from tqdm import tqdm
+
+    if max_opening is not None and records is None:
+        raise ValueError("scoring against max_opening needs the records (their cameras)")
 
     was_training = model.training
     model.eval()
@@ -97,13 +131,19 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
         for preds, truths_arr, view, idx in zip(find_grasps(maps, post), batch.grasps,
                                                 batch.views, batch.index, strict=True):
             truths = [Grasp(*map(float, row)) for row in truths_arr]
-            pred = preds[0] if preds else None
+            entry: dict[str, Any] = {"index": idx, "truths": len(truths)}
+            if records is not None:
+                entry["id"] = records[idx].id
+            if max_opening is None:
+                pred = preds[0] if preds else None
+            else:
+                assert records is not None      # checked above
+                pred, entry["too_wide"], entry["opening_m"] = first_that_fits(
+                    preds, view, records[idx].rgb, max_opening)
             ok = pred is not None and is_correct(pred, truths)
             result.total += 1
             result.correct += int(ok)
-            entry: dict[str, Any] = {"index": idx, "correct": ok, "truths": len(truths)}
-            if records is not None:
-                entry["id"] = records[idx].id
+            entry["correct"] = ok
             if pred is not None:
                 entry["grasp"] = grasp_json(view.grasp_to_image(pred))
                 entry["iou"] = round(max_iou(pred, truths), 4)
@@ -117,12 +157,13 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
 def evaluate_records(model: torch.nn.Module, records: Sequence[Record], device: torch.device,
                      post: PostprocessConfig = PostprocessConfig(), batch_size: int = 8,
                      workers: int = -1, progress: bool = False,
-                     skip_bad: bool = False, frame: str = "whole") -> EvalResult:
+                     skip_bad: bool = False, frame: str = "whole",
+                     max_opening: float | None = None) -> EvalResult:
     """The metric over records, each seen through the inference centre crop (or the
-    ``frame`` of :data:`mtg_grasp_ros.framing.FRAMES`).
+    ``frame`` of :data:`mtg_grasp_ros.framing.FRAMES`); ``max_opening`` as in :func:`evaluate`.
     """
     size = getattr(getattr(model, "config", None), "input_size", 300)
     ds = GraspDataset(records, aux=None, size=size, augment=None, skip_bad=skip_bad,
                       frame=frame)
     return evaluate(model, make_loader(ds, batch_size, workers, device), device, post,
-                    records=records, progress=progress)
+                    records=records, progress=progress, max_opening=max_opening)
