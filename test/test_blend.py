@@ -54,3 +54,32 @@ def test_refuses_other_shapes_and_alphas_outside_0_1(pair, tmp_path, capsys):
                  "--alpha", "0.5"]) == 2
     assert "missing.safetensors" in capsys.readouterr().err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_layer_swap_takes_each_layer_group_from_one_model(pair, tmp_path):
+    """``tools/layer_swap.py``: mix k's first k groups come from one model, the rest the other."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "swaps"
+    r = subprocess.run([sys.executable, str(repo / "tools" / "layer_swap.py"), "--a",
+                        str(pair["base"]), "--b", str(pair["tuned"]), "--out", str(out)],
+                       capture_output=True, text=True, timeout=120, cwd=repo)
+    assert r.returncode == 0, r.stderr
+    groups = r.stdout.splitlines()[0].split(": ")[1].split(", ")
+    assert groups[0] == "shared.0" and groups[-1] == "heads" and len(groups) == 9
+    a, b = _weights(pair["base"]), _weights(pair["tuned"])
+    for first, second, tag in ((a, b, "A"), (b, a, "B")):
+        for k in range(1, len(groups)):
+            mixed = _weights(out / f"{tag}{k}.safetensors")
+            for name, v in mixed.items():
+                group = "heads" if name.startswith("heads.") else ".".join(name.split(".")[:2])
+                source = first if groups.index(group) < k else second
+                assert torch.equal(v, source[name]), (tag, k, name)
+    # networks of different shapes cannot be mixed
+    r = subprocess.run([sys.executable, str(repo / "tools" / "layer_swap.py"), "--a",
+                        str(pair["base"]), "--b", str(pair["other"]), "--out", str(out)],
+                       capture_output=True, text=True, timeout=120, cwd=repo)
+    assert r.returncode != 0 and "different shapes" in r.stderr
