@@ -237,13 +237,14 @@ def _opening_on_table(camera_json: Path, grasp: dict) -> float:
     return float(grasp["width"] * z * np.hypot(np.cos(a) / k["fx"], np.sin(a) / k["fy"]))
 
 
-def test_evaluate_scores_what_the_node_would_publish(world, cornell_three, tmp_path, capsys):
+def test_evaluate_scores_what_the_node_would_publish(world, cornell_three, jacquard_samples,
+                                                     tmp_path, capsys):
     """``--max-opening``: the first of the node's candidates whose opening fits the gripper,
     placed on each view's support plane from the camera file the generator writes.
     """
     from mtg_grasp_ros.datasets import open_dataset
 
-    rgb = {r.id: r.rgb for r in open_dataset(world).records}
+    cameras = {r.id: r.camera for r in open_dataset(world).records}
 
     def evaluate(*extra: str) -> dict:
         js = tmp_path / "e.json"
@@ -252,16 +253,15 @@ def test_evaluate_scores_what_the_node_would_publish(world, cornell_three, tmp_p
         return json.loads(js.read_text())
 
     top = evaluate()["images"]
-    # a gripper that opens almost 10 m takes the top grasp every time
-    roomy = evaluate("--max-opening", "9.9")
+    # a gripper that opens 2 m (the node's largest max_opening) takes the top grasp every time
+    roomy = evaluate("--max-opening", "2")
     assert "scored: first of 5 candidates" in capsys.readouterr().out
-    assert roomy["max_opening"] == 9.9 and roomy["top_k"] == 5
+    assert roomy["max_opening"] == 2 and roomy["top_k"] == 5
     assert [i["grasp"] for i in roomy["images"]] == [i["grasp"] for i in top]
     assert all(i["too_wide"] == 0 for i in roomy["images"])
     openings = []
     for img in roomy["images"]:
-        by_hand = _opening_on_table(rgb[img["id"]].with_name(
-            rgb[img["id"]].name.replace("RGB.png", "camera.json")), img["grasp"])
+        by_hand = _opening_on_table(cameras[img["id"]], img["grasp"])
         assert img["opening_m"] == pytest.approx(by_hand, rel=1e-3)
         openings.append(by_hand)
     # a gripper narrower than some top grasps: those images move on to a narrower candidate
@@ -273,10 +273,13 @@ def test_evaluate_scores_what_the_node_would_publish(world, cornell_three, tmp_p
         elif opening > limit + 1e-5:
             assert img["too_wide"] >= 1 and img.get("grasp") != before["grasp"]
             assert "grasp" not in img or img["opening_m"] <= limit
-    # nothing fits a 0.1 mm gripper: no grasp published, none correct
-    none = evaluate("--max-opening", "0.0001")
+    # nothing fits a 1 mm gripper: no grasp published, none correct
+    none = evaluate("--max-opening", "0.001")
     assert none["correct"] == 0 and all("grasp" not in i for i in none["images"])
-    # real photographs have no camera file: a clear error, not a guess
-    assert main(["evaluate", "--model", str(BUNDLED), "--data", str(cornell_three),
-                 "--workers", "0", "--max-opening", "0.1"]) == 2
-    assert "camera.json" in capsys.readouterr().err
+    # the node's own bounds, and real images (no camera file): clear errors, not guesses
+    for data, opening, message in ((world, "3", "max_opening must be in [0.001, 2.0]"),
+                                   (cornell_three, "0.1", "Cornell has no ['camera'] files"),
+                                   (jacquard_samples, "0.1", "_camera.json: missing camera")):
+        assert main(["evaluate", "--model", str(BUNDLED), "--data", str(data),
+                     "--workers", "0", "--max-opening", opening]) == 2
+        assert message in capsys.readouterr().err

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..postprocess import PAPER_SIGMA, PostprocessConfig
-from ..settings import defaults
+from ..settings import check_value, defaults
 
 NODE_DEFAULTS = defaults()
 
@@ -41,19 +41,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="score what the node would publish first instead of the top grasp: "
                    "the best of --top-k candidates whose opening, on the support plane, is at "
                    "most M metres (the node's max_opening; an image with none counts as "
-                   "wrong). Needs the camera file the generator writes beside each view")
+                   "wrong). Needs the camera file the generator writes beside each view "
+                   "(--skip-bad leaves out the views without one)")
     p.add_argument("--top-k", type=int, default=NODE_DEFAULTS["top_k"],
                    help="candidates with --max-opening (default: the node's top_k, "
                    "%(default)s)")
 
 
 def select_records(data: Path, fmt: str, split: Path | None, fold: int, part: str,
-                   skip_bad: bool = False):
+                   skip_bad: bool = False, need: tuple[str, ...] = ("rgb",)):
     """The records to evaluate: a split fold's part, or the whole dataset."""
     from ..datasets import open_dataset
     from ..datasets.splits import load_split, select
 
-    index = open_dataset(data, fmt, skip_bad=skip_bad)
+    index = open_dataset(data, fmt, need=need, skip_bad=skip_bad)
     if split is None:
         return index, index.records
     ids = getattr(load_split(split).fold(fold), part)
@@ -71,28 +72,24 @@ def run(args: argparse.Namespace) -> int:
     from ..training.export import load_any
 
     device = select_device(args.device)
+    node_pick = args.max_opening is not None
     try:
+        if node_pick:       # the node's own bounds on both
+            check_value("max_opening", args.max_opening)
+            check_value("top_k", args.top_k)
+        post = PostprocessConfig(sigma_q=args.sigma, sigma_angle=args.sigma,
+                                 sigma_width=args.sigma, top_k=args.top_k if node_pick else 1)
         dtypes = [prec.resolve(p, device) for p in args.precision]
         model = load_any(args.model, device)
         index, records = select_records(args.data, args.format, args.split, args.fold,
-                                        args.part, args.skip_bad)
+                                        args.part, args.skip_bad,
+                                        ("rgb", "camera") if node_pick else ("rgb",))
     except (DatasetError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.max_opening is not None and not (0.0 < args.max_opening < 10.0):
-        print(f"error: --max-opening must be in (0, 10) metres, got {args.max_opening}",
-              file=sys.stderr)
-        return 2
-    try:
-        post = PostprocessConfig(sigma_q=args.sigma, sigma_angle=args.sigma,
-                                 sigma_width=args.sigma,
-                                 top_k=1 if args.max_opening is None else args.top_k)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     where = f"{args.part} part of fold {args.fold} of {args.split}" if args.split else "all images"
-    scored = ("top grasp" if args.max_opening is None else
-              f"first of {args.top_k} candidates opening at most {args.max_opening} m")
+    scored = (f"first of {args.top_k} candidates opening at most {args.max_opening} m"
+              if node_pick else "top grasp")
     print(f"{index.summary()}; evaluated {where}, frame {args.frame}, scored: {scored}")
     per_precision = {}
     for name, dtype in zip(args.precision, dtypes, strict=True):
@@ -102,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                                       post, args.batch_size, args.workers,
                                       progress=sys.stderr.isatty(), skip_bad=args.skip_bad,
                                       frame=args.frame, max_opening=args.max_opening)
-        except DatasetError as exc:
+        except DatasetError as exc:     # an unreadable camera file
             print(f"error: {exc}", file=sys.stderr)
             return 2
         per_precision[label] = result

@@ -64,8 +64,9 @@ def index_cornell(root: str | Path, need: Iterable[str] = ("rgb",),
         raise DatasetError(f"{root}: no such dataset directory")
     unsupported = set(need) - {"rgb", "depth"}
     if unsupported:
-        raise DatasetError(f"{root}: Cornell has no {sorted(unsupported)} files "
-                           f"(saliency needs masks: use Jacquard-format data)")
+        raise DatasetError(f"{root}: Cornell has no {sorted(unsupported)} files"
+                           + (" (saliency needs masks: use Jacquard-format data)"
+                              if "mask" in unsupported else ""))
     records, skipped, dropped = [], [], 0
     for f in sorted(p for p in root.rglob("pcd*cpos.txt") if CPOS.match(p.name)):
         match = CPOS.match(f.name)

@@ -1,7 +1,8 @@
 """The Jacquard dataset in its published layout: ``<object>/<k>_<object>_<kind>``.
 
 Kinds: ``RGB.png``, ``perfect_depth.tiff``, ``stereo_depth.tiff``, ``mask.png`` and
-``grasps.txt`` (``x;y;theta_deg;opening;jaw_size`` lines, CRLF). The archive's parts may
+``grasps.txt`` (``x;y;theta_deg;opening;jaw_size`` lines, CRLF); this project's generator
+adds ``camera.json`` (``datasets.cameras``). The archive's parts may
 nest object folders at any depth, so ``*_grasps.txt`` is searched recursively. Grasp files
 are parsed here, once, with :func:`~mtg_grasp_ros.grasp.read_jacquard_grasps`.
 """
@@ -21,7 +22,8 @@ def _companions(grasp_file: Path) -> dict[str, Path]:
     stem = grasp_file.name[: -len(SUFFIX)]
     d = grasp_file.parent
     return {"rgb": d / f"{stem}_RGB.png", "depth": d / f"{stem}_perfect_depth.tiff",
-            "mask": d / f"{stem}_mask.png", "stereo": d / f"{stem}_stereo_depth.tiff"}
+            "mask": d / f"{stem}_mask.png", "stereo": d / f"{stem}_stereo_depth.tiff",
+            "camera": d / f"{stem}_camera.json"}
 
 
 def jacquard_record(grasp_file: Path, root: Path, need: Iterable[str] = ("rgb",)) -> Record:
@@ -40,7 +42,8 @@ def jacquard_record(grasp_file: Path, root: Path, need: Iterable[str] = ("rgb",)
     return Record(id=f"{rel}/{stem}", object_id=obj, rgb=files["rgb"],
                   grasps=grasps_to_array(grasps),
                   depth=files["depth"] if files["depth"].is_file() else None,
-                  mask=files["mask"] if files["mask"].is_file() else None)
+                  mask=files["mask"] if files["mask"].is_file() else None,
+                  camera=files["camera"] if files["camera"].is_file() else None)
 
 
 def index_jacquard(root: str | Path, need: Iterable[str] = ("rgb",),

@@ -33,6 +33,8 @@ class Record:
     grasps: np.ndarray
     depth: Path | None = None
     mask: Path | None = None
+    #: The generator's ``*_camera.json`` beside a synthetic view (``datasets.cameras``).
+    camera: Path | None = None
 
     def grasp_list(self) -> list[Grasp]:
         """The ``grasps`` array as Grasp objects."""

@@ -15,7 +15,6 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -70,21 +69,24 @@ def grasp_json(g: Grasp) -> dict[str, float]:
             "width": round(g.width, 3), "jaw": round(g.jaw, 3), "quality": round(g.quality, 5)}
 
 
-def first_that_fits(candidates: Sequence[Grasp], view: View, rgb: Path, max_opening: float
-                    ) -> tuple[Grasp | None, int, float | None]:
+def first_that_fits(candidates: Sequence[Grasp], view: View, record: Record,
+                    max_opening: float) -> tuple[Grasp | None, int, float | None]:
     """The node's pick: the first candidate (network pixels, best first) whose opening at the
     support plane's depth is at most ``max_opening`` metres, as ``pipeline._place`` keeps them
     (``depth_source: plane``, the grasp centre on the plane).
 
     Also how many better-ranked candidates were too wide, and the pick's opening in metres.
     """
-    camera, plane = read_view_camera(rgb)
+    if record.camera is None:
+        raise DatasetError(f"{record.rgb}: no camera file beside it (only generated views have "
+                           f"one), so its grasps cannot be placed in metres")
+    camera, plane = read_view_camera(record.camera)
     placed = project_grasps([view.grasp_to_image(g) for g in candidates], camera,
                             DepthSource(plane=plane))
     too_wide = 0
     for grasp, pose in zip(candidates, placed, strict=True):
         if isinstance(pose, ProjectionError):
-            raise DatasetError(f"{rgb}: a grasp could not be placed on the camera file's "
+            raise DatasetError(f"{record.camera}: a grasp could not be placed on its "
                                f"support plane ({pose})")
         if pose.width_m <= max_opening:
             return grasp, too_wide, round(pose.width_m, 5)
@@ -139,7 +141,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
             else:
                 assert records is not None      # checked above
                 pred, entry["too_wide"], entry["opening_m"] = first_that_fits(
-                    preds, view, records[idx].rgb, max_opening)
+                    preds, view, records[idx], max_opening)
             ok = pred is not None and is_correct(pred, truths)
             result.total += 1
             result.correct += int(ok)
