@@ -13,6 +13,7 @@ blend``, which mixes weight by weight; no training, so the mixes cost seconds.
 from __future__ import annotations
 
 import argparse
+import copy
 from pathlib import Path
 
 from mtg_grasp_ros.model_io import save_model
@@ -39,12 +40,12 @@ def main() -> None:
     groups = list(dict.fromkeys(group_of(n) for n in states["A"]))
     print("layer groups, in order:", ", ".join(groups))
     args.out.mkdir(parents=True, exist_ok=True)
+    net = copy.deepcopy(nets["A"])      # a scratch network: the states above share storage
     for first, second in (("A", "B"), ("B", "A")):
         for k in range(1, len(groups)):
             head = set(groups[:k])
             mixed = {n: states[first if group_of(n) in head else second][n]
                      for n in states["A"]}
-            net = load_any(args.a)
             net.load_state_dict(mixed)
             path = args.out / f"{first}{k}.safetensors"
             save_model(net, path, grasp_only=True, trained_on="a layer-wise mix, see swap",
