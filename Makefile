@@ -18,11 +18,17 @@ $(STAMP): requirements.txt requirements-node.txt requirements-ros.txt setup.py
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-# Lint and type-check first (rules and their reasons: pyproject.toml), then the tests.
+# Node and precision tests that run again as on a CPU with native bf16 (`precision: auto`
+# then picks bf16, emulated where the CPU lacks it), so an AVX2 machine catches what fails there.
+BF16_TESTS := test/test_node_*.py test/test_precision.py test/test_gpu_path.py
+
+# Lint and type-check first (rules and their reasons: pyproject.toml), then the tests, then the
+# node tests once more as on a bf16 CPU.
 test: $(STAMP)
 	$(PY) -m ruff check mtg_grasp_ros test launch tools
 	$(PY) -m mypy mtg_grasp_ros
 	$(PY) -m pytest $(PYTEST_ARGS)
+	MTG_GRASP_ASSUME_BF16_CPU=1 $(PY) -m pytest -q $(BF16_TESTS)
 
 demo: $(STAMP)
 	$(VENV)/bin/mtg_grasp demo --out demo_output

@@ -10,6 +10,10 @@ choice for the same hardware. No ROS here.
 * ``bf16`` / ``fp16``: autocast to that type; fp16 on a CPU is refused (PyTorch's CPU fp16
   kernels are slow and its autocast list for CPU is made for bf16).
 
+``MTG_GRASP_ASSUME_BF16_CPU=1`` in the environment makes ``auto`` resolve as on a CPU with
+native bf16 (emulated, slowly, where the CPU lacks it), so that a machine without bf16
+exercises the path that a bf16 machine takes by default (the test suite runs with it once).
+
 Autocast only changes the type of the convolutions' arithmetic; weights, optimiser state and
 losses stay fp32, and outputs are cast back with ``.float()`` by the callers that need it.
 """
@@ -17,6 +21,7 @@ losses stay fp32, and outputs are cast back with ``.float()`` by the callers tha
 from __future__ import annotations
 
 import contextlib
+import os
 from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 
@@ -26,6 +31,8 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: /proc/cpuinfo flags that mean bf16 matrix arithmetic runs in hardware.
 BF16_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
+#: Environment variable that makes ``auto`` behave as on a CPU with native bf16.
+ASSUME_BF16_ENV = "MTG_GRASP_ASSUME_BF16_CPU"
 
 
 class PrecisionError(ValueError):
@@ -48,7 +55,11 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
 
 
 def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
-    """True when the CPU computes bf16 in hardware (avx512_bf16 or amx_bf16)."""
+    """True when the CPU computes bf16 in hardware (avx512_bf16 or amx_bf16), or when
+    ``MTG_GRASP_ASSUME_BF16_CPU`` asks to behave as if it did.
+    """
+    if os.environ.get(ASSUME_BF16_ENV, "") not in ("", "0"):
+        return True
     return bool(cpu_flags(cpuinfo) & set(BF16_FLAGS))
 
 

@@ -19,14 +19,16 @@ def cpuinfo(tmp_path):
     return make
 
 
-def test_native_bf16_read_from_the_flags(cpuinfo):
+def test_native_bf16_read_from_the_flags(cpuinfo, monkeypatch):
+    monkeypatch.delenv(prec.ASSUME_BF16_ENV, raising=False)
     assert prec.cpu_has_native_bf16(cpuinfo("avx512f avx512_bf16"))
     assert prec.cpu_has_native_bf16(cpuinfo("amx_tile amx_bf16"))
     assert not prec.cpu_has_native_bf16(cpuinfo("avx512f avx512bw"))
     assert not prec.cpu_has_native_bf16("/nonexistent/cpuinfo")
 
 
-def test_auto_is_bf16_only_on_cpus_that_have_it(cpuinfo):
+def test_auto_is_bf16_only_on_cpus_that_have_it(cpuinfo, monkeypatch):
+    monkeypatch.delenv(prec.ASSUME_BF16_ENV, raising=False)
     assert prec.resolve("auto", "cpu", cpuinfo("avx512_bf16")) == torch.bfloat16
     assert prec.resolve("auto", "cpu", cpuinfo("avx2")) == torch.float32
     assert prec.resolve("fp32", "cpu", cpuinfo("avx512_bf16")) == torch.float32
@@ -49,3 +51,12 @@ def test_autocast_runs_convolutions_in_bf16_and_fp32_is_untouched():
         assert conv(x).dtype == torch.float32
     assert not prec.grad_scaler("cpu", torch.bfloat16).is_enabled()
     assert prec.name_of(torch.bfloat16) == "bf16"
+
+
+@pytest.mark.parametrize("value, native", [("1", True), ("yes", True), ("0", False), ("", False)])
+def test_the_switch_makes_auto_resolve_as_on_a_bf16_cpu(cpuinfo, monkeypatch, value, native):
+    monkeypatch.setenv(prec.ASSUME_BF16_ENV, value)
+    assert prec.cpu_has_native_bf16(cpuinfo("avx2")) is native
+    assert prec.resolve("auto", "cpu", cpuinfo("avx2")) == (
+        torch.bfloat16 if native else torch.float32)
+    assert prec.resolve("fp32", "cpu", cpuinfo("avx2")) == torch.float32
