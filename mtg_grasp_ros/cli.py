@@ -19,7 +19,6 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("evaluate", "evaluate", "percentage of correct grasps of a model on a dataset or fold"),
     ("evaluate-folds", "evaluate_folds", "mean and std over folds, in the layout of Table I"),
     ("export", "export", "write the grasp-only model the node loads from a checkpoint"),
-    ("blend", "blend", "mix a model with one fine-tuned from it, weight by weight (WiSE-FT)"),
     ("plot", "plot", "validation curves of runs, or a sheet of predicted grasps"),
     ("replay", "replay", "play a bag into ROS 2, or run the detector over it offline"),
     ("demo", "demo", "the node with the bundled model on the sample bag (the README's main job)"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU path in one command (issue 10): the CUDA tests, then the bench on CUDA at fp16 and
+# The GPU path in one command: the CUDA tests, then the bench on CUDA at fp16 and
 # at auto, printing the figures. Run from the repository root after `make venv`:
 #     scripts/gpu_check.sh            # about 2-4 minutes
 # Without CUDA the tests skip and the script says so and stops (exit 2).

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..model import GraspCNN, ModelConfig
-from ..model_io import ModelMetadata, load_model, read_metadata, save_model
+from ..model_io import ModelMetadata, load_model, save_model
 from .checkpoint import CheckpointError, load_checkpoint, require
 from .config import from_dict
 
@@ -143,31 +143,3 @@ def export_onnx(net: GraspCNN, path: Path) -> None:
                           dynamic_axes={k: {0: "batch"} for k in
                                         ("image", "q", "cos", "sin", "width")})
 
-
-def blend(base: str | Path, tuned: str | Path, alpha: float, out: str | Path,
-          command: str = "") -> tuple[Path, ModelMetadata]:
-    """Write the weight-space interpolation ``(1 - alpha) * base + alpha * tuned``.
-
-    This is WiSE-FT (Wortsman et al., CVPR 2022): a model and one fine-tuned from it, mixed
-    weight by weight, often keep what each was good at. Both are grasp-only networks of the
-    same shape (model files or checkpoints); GG-CNN2 has no batch norm, so nothing needs
-    re-estimating. The mix is only meaningful for a fine-tuned descendant of ``base``.
-    """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    base, tuned, out = Path(base), Path(tuned), Path(out)
-    nets = [load_any(base), load_any(tuned)]
-    if nets[0].config != nets[1].config:
-        raise ValueError(f"{tuned}: a {nets[1].config} network, {base} a {nets[0].config}; "
-                         f"only networks of the same shape can be blended")
-    state_b, state_t = (n.state_dict() for n in nets)
-    nets[0].load_state_dict({k: torch.lerp(v, state_t[k], alpha) if v.is_floating_point()
-                             else v for k, v in state_b.items()})
-    meta_t = read_metadata(tuned) if tuned.suffix != ".pt" else None
-    target = _model_file(out)
-    meta = save_model(nets[0], target, grasp_only=True,
-                      trained_on=meta_t.trained_on if meta_t else "see the tuned model",
-                      extra={"command": command, "accuracy_is": "not measured (a blend)",
-                             "blend": {"base": str(base), "tuned": str(tuned),
-                                       "alpha": alpha}})
-    return target, meta
