@@ -688,6 +688,9 @@ def main(args: list[str] | None = None) -> int:
         return 1
     try:
         node = GraspDetectorNode()
+    except KeyboardInterrupt:  # SIGINT during the model's warm-up: a clean stop, not a trace
+        rclpy.try_shutdown()
+        return 0
     except Exception as exc:   # noqa: BLE001 - a bad model path or YAML: say so and stop
         log.fatal(f"cannot start: {_one_line(exc)}")
         rclpy.try_shutdown()
