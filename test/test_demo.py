@@ -20,7 +20,7 @@ pytest.importorskip("rclpy")
 
 BAG = REPO / "bags" / "sample_table"
 MODEL = REPO / "models" / MODEL_FILE
-#: Non-default values on top of the shipped YAML (issue 9's check): ROI, smoothing, top_k.
+#: Non-default values on top of the shipped YAML: ROI, smoothing, top_k.
 NON_DEFAULT = {"roi": [60, 20, 240, 200], "sigma_q": 3.0, "sigma_angle": 2.0,
                "sigma_width": 2.0, "top_k": 3}
 
@@ -58,14 +58,14 @@ def test_demo_node_and_offline_replay_give_the_same_grasps(tmp_path):
 
     params = write_params_file(tmp_path / "params.yaml")
     lines: list[str] = []
-    result = run_demo(BAG, MODEL, tmp_path / "demo", rate=0.5, log=lines.append,
+    result = run_demo(BAG, MODEL, tmp_path / "demo", rate=0.25, log=lines.append,
                       params_file=params)
     stamps = bag_image_stamps()
     assert result.frames_sent == len(stamps) == 24
-    # The node keeps only the newest frame, so on a slow or loaded machine it drops frames
-    # (seen here: 4 of 24 at full rate during a slow spell, 24 of 24 when idle); played at
-    # half speed, several always arrive, and every result carries an image's bag stamp.
-    assert result.frames_seen >= 4
+    # The node keeps only the newest frame (qos.depth 1), so a frame is dropped only when the
+    # next arrives before it is done; at a quarter of the bag's 10 Hz a frame has 400 ms, over
+    # twice a loaded 2-core machine's time per frame: the README's promise of 22 of 24.
+    assert result.frames_seen >= 22, lines
     assert set(result.result_stamps) <= stamps
     assert len(set(result.result_stamps)) == len(result.result_stamps)
     assert result.frames_with_grasp >= result.frames_seen // 2

@@ -6,7 +6,7 @@ on ``/tf_static`` (transient-local, see ``bags.writer``), or on ``/tf`` when the
 :func:`toy_table_frames` draws such frames with OpenCV (coloured shapes on a table, seen by a
 camera above it), so that a bag can be made without the synthetic renderer;
 :func:`synth_table_frames` renders real-looking ones with the synthetic data engine
-(``mtg_grasp_ros.synth``), objects dropped on a table under a static camera.
+(``mtg_grasp_ros.synth``): separate one-object scenes under a static camera.
 """
 
 from __future__ import annotations
@@ -175,9 +175,9 @@ def synth_table_frames(objects: int = 6, frames_per_object: int = 4, fps: float 
                        frame_id: str = "camera_optical_frame") -> Iterator[CameraFrame]:
     """Frames of a static camera ``height_m`` above the table, looking straight down.
 
-    One object after another is dropped at the table origin (as a robot would put them down)
-    with the generator's domain randomisation (object, table look, light); each is seen for
-    ``frames_per_object`` frames under slightly changing light. The field of view shows
+    ``objects`` separate scenes of one object each, dropped at the table origin, each with
+    the generator's domain randomisation (object, table look, light) and seen for
+    ``frames_per_object`` frames under slightly changing light (the object does not move). The field of view shows
     ``view_m`` metres of table across the image's short side, so objects (5-15 cm) fill the
     network's centre crop about as much as in the generated training data.
     """

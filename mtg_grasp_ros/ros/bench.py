@@ -4,30 +4,26 @@ Runs the real node in a real rclpy graph (publisher -> node -> subscriber, one p
 
 1. latency: frames sent one at a time; per stage (conversion, preprocess, network,
    postprocess, projection, publishing) and end to end (image stamp to poses received by the
-   subscriber; and to poses published, as the node measures it) median and p95;
-   after each frame, with the node idle, the bare detector (``GraspDetector.detect`` on the
-   same image in the same process, in a thread of its own as the node's inference runs:
-   in the main thread the network took 15% longer, 51.3 vs 44.4 ms, because glibc trims
-   the main heap after each run and its buffers fault in again), so the ratios below
+   subscriber; and to poses published, as the node measures it) median and p95; after each
+   frame, with the node idle, the bare detector (``GraspDetector.detect`` on the same image in
+   the same process, in a worker thread as the node's inference runs: in the main thread glibc
+   trims the heap after each run and the network's buffers fault in again), so the ratios
    compare like with like;
 2. keep-up: a camera at ``rate`` Hz for ``duration`` s, published by a separate process
    (as a camera driver is); rate achieved, frames dropped, latency, and the node process's
    resident memory before and after, and what the phase left allocated (C heap in use,
    Python blocks: :func:`heap_growth`); with ``soak`` seconds instead, also the resident
-   memory every twentieth of it (its growth after warm-up, the issue's figure, counts the
-   allocator's fragmentation too);
+   memory every twentieth of it and its growth after warm-up;
 3. the bare detector beside the camera: the same camera process for ``duration`` s, half
    just before phase 2 and half just after, while the node only receives (``mode:
-   on_request``, no request) and the bare detector runs back to back, so that "possible" in
-   the keep-up ratio is measured with the camera's load on the machine and, on average,
-   at the machine's speed during phase 2 (a linear drift cancels).
+   on_request``) and the bare detector runs back to back, so that "possible" in the keep-up
+   ratio is measured with the camera's load on the machine (a linear drift cancels).
 
-The top-level ``ratios`` (issue 10's targets): ``end_to_end_over_detector`` (median image
-stamp -> poses published over the median bare ``detect`` of phase 1),
-``end_to_end_p95_over_median``, ``keep_up_over_possible`` (rate processed over min(camera
-rate, 1 / bare detect median beside the camera, phase 3); ``keep_up_over_possible_idle``
-divides by phase 1's bare median instead) and ``non_network_over_network`` (the medians of
-the other stages over the network's).
+The top-level ``ratios``: ``end_to_end_over_detector`` (median image stamp -> poses
+published over the median bare ``detect`` of phase 1), ``end_to_end_p95_over_median``,
+``keep_up_over_possible`` (rate processed over min(camera rate, 1 / bare detect median beside
+the camera, phase 3); ``keep_up_over_possible_idle`` divides by phase 1's bare median instead)
+and ``non_network_over_network`` (the medians of the other stages over the network's).
 """
 
 from __future__ import annotations
@@ -236,153 +232,189 @@ def _bare_report(totals: list[float], stages: dict[str, list[float]]) -> dict[st
                                    for k, v in stages.items()}}
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    """The phases on the real node; prints the JSON report."""
-    import subprocess
+class _BenchGraph:
+    """The node under test on its own executor (as ``main()`` runs it) and a driver node that
+    publishes the camera and receives the poses, on another.
 
-    import rclpy
-    from geometry_msgs.msg import PoseArray
-    from rclpy.context import Context
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.parameter import Parameter
-    from rclpy.qos import QoSProfile
-    from rclpy.time import Time
-    from sensor_msgs.msg import CameraInfo, Image
+    What the bench keeps of the poses it receives is bounded, so that a soak measures the
+    node's memory, not the bench's: arrival times of the latency phase are taken out as they
+    are read, the later phases' latencies are the last ``HISTORY``.
+    """
 
-    from ..pipeline import STAGES
-    from . import messages
-    from .node import GraspDetectorNode, make_executor, prepare_process
-    from .stats import HISTORY
+    def __init__(self, args: argparse.Namespace, model_path: str) -> None:
+        import rclpy
+        from geometry_msgs.msg import PoseArray
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.parameter import Parameter
+        from rclpy.qos import QoSProfile
+        from sensor_msgs.msg import CameraInfo, Image
 
-    prepare_process()               # as the node's main() does (the camera process inherits
-    #                                 its transport setting)
-    tmp = Path(tempfile.mkdtemp(prefix="mtg_bench_"))
-    model_path, model_desc = _model_path(args.model, tmp)
-    ctx = Context()
-    rclpy.init(context=ctx)
-    params = {"model_path": model_path, "device": args.device, "top_k": args.top_k,
-              "torch_threads": args.torch_threads, "precision": args.precision,
-              "executor": args.executor,
-              "max_opening": 2.0, "camera_pose.source": "static", "diagnostics_period": 1.0}
-    node = GraspDetectorNode(context=ctx, parameter_overrides=[
-        Parameter(k, value=v) for k, v in params.items()])
-    driver = rclpy.create_node("grasp_bench_driver", context=ctx)
-    qos = QoSProfile(depth=5, reliability=_camera_reliability(args.camera_qos))
-    pub_image = driver.create_publisher(Image, "image", qos)
-    pub_info = driver.create_publisher(CameraInfo, "camera_info", qos)
-    # What the bench keeps of the poses it receives is bounded, so that a soak measures the
-    # node's memory, not the bench's: phase 1's arrival times are taken out as they are read
-    # (and kept only while it runs), the later phases' latencies are the last HISTORY.
-    received: dict[tuple[int, int], float] = {}
-    latency_phase = threading.Event()
-    arrivals: deque[float] = deque(maxlen=HISTORY)
-    arrived = threading.Condition()
-    clock = driver.get_clock()
+        from .node import GraspDetectorNode, make_executor
+        from .stats import HISTORY
 
-    def on_poses(msg: PoseArray) -> None:
-        arrivals.append((clock.now() - Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9)
-        if latency_phase.is_set():
-            with arrived:
-                received[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.perf_counter()
-                arrived.notify_all()
+        self.args = args
+        self.ctx = Context()
+        rclpy.init(context=self.ctx)
+        params = {"model_path": model_path, "device": args.device, "top_k": args.top_k,
+                  "torch_threads": args.torch_threads, "precision": args.precision,
+                  "executor": args.executor, "max_opening": 2.0,
+                  "camera_pose.source": "static", "diagnostics_period": 1.0}
+        self.node = GraspDetectorNode(context=self.ctx, parameter_overrides=[
+            Parameter(k, value=v) for k, v in params.items()])
+        self.driver = rclpy.create_node("grasp_bench_driver", context=self.ctx)
+        qos = QoSProfile(depth=5, reliability=_camera_reliability(args.camera_qos))
+        self.pub_image = self.driver.create_publisher(Image, "image", qos)
+        self.pub_info = self.driver.create_publisher(CameraInfo, "camera_info", qos)
+        self.received: dict[tuple[int, int], float] = {}
+        self.latency_phase = threading.Event()
+        self.arrivals: deque[float] = deque(maxlen=HISTORY)
+        self.arrived = threading.Condition()
+        self.clock = self.driver.get_clock()
+        self.driver.create_subscription(PoseArray, "/grasp_detector/grasp_candidates",
+                                        self._on_poses, 10)
+        self.executor, self.executor_kind = make_executor(args.executor, context=self.ctx)
+        self.executor.add_node(self.node)
+        self.driver_executor = SingleThreadedExecutor(context=self.ctx)
+        self.driver_executor.add_node(self.driver)
+        self.spins = [threading.Thread(target=e.spin, daemon=True)
+                      for e in (self.executor, self.driver_executor)]
+        for spin in self.spins:
+            spin.start()
+        self.rgb = _scene(args.width, args.height)
+        self.camera = _camera(args.width, args.height)
+        self.bare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bare_detect")
 
-    driver.create_subscription(PoseArray, "/grasp_detector/grasp_candidates", on_poses, 10)
-    # the node on its own executor, as main() runs it; the bench's driver on another
-    executor, executor_kind = make_executor(args.executor, context=ctx)
-    executor.add_node(node)
-    driver_executor = SingleThreadedExecutor(context=ctx)
-    driver_executor.add_node(driver)
-    spins = [threading.Thread(target=e.spin, daemon=True) for e in (executor, driver_executor)]
-    for spin in spins:
-        spin.start()
+    def _on_poses(self, msg: Any) -> None:
+        from rclpy.time import Time
 
-    rgb = _scene(args.width, args.height)
-    camera = _camera(args.width, args.height)
+        self.arrivals.append((self.clock.now() - Time.from_msg(msg.header.stamp)).nanoseconds
+                             * 1e-9)
+        if self.latency_phase.is_set():
+            with self.arrived:
+                stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+                self.received[stamp] = time.perf_counter()
+                self.arrived.notify_all()
 
-    def send() -> tuple[tuple[int, int], float]:
+    def send(self) -> tuple[tuple[int, int], float]:
         """Stamp a frame 'now' and publish it: the stamp is the acquisition time."""
-        msg = messages.rgb_to_image_msg(rgb, "camera_optical", clock.now().to_msg())
-        info = messages.camera_info_msg(camera, msg.header.stamp)
+        from . import messages
+
+        msg = messages.rgb_to_image_msg(self.rgb, "camera_optical", self.clock.now().to_msg())
+        info = messages.camera_info_msg(self.camera, msg.header.stamp)
         t = time.perf_counter()
-        msg.header.stamp = info.header.stamp = clock.now().to_msg()
-        pub_info.publish(info)
-        pub_image.publish(msg)
+        msg.header.stamp = info.header.stamp = self.clock.now().to_msg()
+        self.pub_info.publish(info)
+        self.pub_image.publish(msg)
         return (msg.header.stamp.sec, msg.header.stamp.nanosec), t
 
-    deadline = time.monotonic() + 30
-    while (pub_image.get_subscription_count() == 0 or node.pub_candidates.get_subscription_count()
-           == 0 or node.camera_info is None) and time.monotonic() < deadline:
-        pub_info.publish(messages.camera_info_msg(camera, clock.now().to_msg()))
-        time.sleep(0.05)
+    def wait_connected(self, timeout: float = 30.0) -> None:
+        """Until the node subscribes to the camera, the bench to the poses, and the node has
+        the camera's intrinsics.
+        """
+        from . import messages
 
-    # 1. latency, one frame in flight at a time; after each frame, while the node is idle, the
-    #    bare detector on the same image with the same settings, so that both see the same
-    #    load (this machine is shared) and their ratio compares like with like
+        deadline = time.monotonic() + timeout
+        while (self.pub_image.get_subscription_count() == 0
+               or self.node.pub_candidates.get_subscription_count() == 0
+               or self.node.camera_info is None) and time.monotonic() < deadline:
+            self.pub_info.publish(messages.camera_info_msg(self.camera, self.clock.now().to_msg()))
+            time.sleep(0.05)
+
+    def bare(self, totals: list[float], stages: dict[str, list[float]]) -> None:
+        """One bare ``detect`` in the pool's thread (as the node's inference runs)."""
+        self.bare_pool.submit(bare_detect, self.node.detector, self.rgb, self.node.settings,
+                              totals, stages).result()
+
+    def close(self) -> None:
+        import rclpy
+
+        self.bare_pool.shutdown()
+        for e in (self.executor, self.driver_executor):
+            e.shutdown(timeout_sec=5.0)
+        for spin in self.spins:
+            spin.join(timeout=5.0)      # nothing may touch the graph while it is torn down
+        self.node.destroy_node()
+        self.driver.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+
+
+def _latency_phase(g: _BenchGraph, frames: int, warmup: int = 20
+                   ) -> tuple[dict[str, Any], dict[str, Any], list[float]]:
+    """Phase 1: one frame in flight at a time; after each, while the node is idle, the bare
+    detector on the same image, so that both see the same load and their ratio compares like
+    with like. The latency report, the bare detector's report, and the node's stamp-to-
+    published latencies.
+    """
+    from ..pipeline import STAGES
+
     e2e: list[float] = []
-    bare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bare_detect")
     bare_times: list[float] = []
     bare_stages: dict[str, list[float]] = {}
-    latency_phase.set()
-    for i in range(args.frames + 20):
-        if i == 20:      # the first frames warm caches and the DDS path up
-            node.stats.clear_timings()
+    g.latency_phase.set()
+    for i in range(frames + warmup):
+        if i == warmup:      # the first frames warm caches and the DDS path up
+            g.node.stats.clear_timings()
             e2e.clear()
             bare_times.clear()
             bare_stages.clear()
-        key, t_sent = send()
-        with arrived:
-            if not arrived.wait_for(partial(operator.contains, received, key), timeout=10.0):
+        key, t_sent = g.send()
+        with g.arrived:
+            if not g.arrived.wait_for(partial(operator.contains, g.received, key), timeout=10.0):
                 print(f"frame {i}: no poses within 10 s", file=sys.stderr)
                 continue
-            e2e.append(received.pop(key) - t_sent)
+            e2e.append(g.received.pop(key) - t_sent)
         time.sleep(0.002)       # the worker records its timings after publishing
-        bare_pool.submit(bare_detect, node.detector, rgb, node.settings, bare_times,
-                         bare_stages).result()
-    latency_phase.clear()
-    received.clear()
-    stages = {s: _summary(node.stats.stage_times(s)) for s in STAGES}
-    latency_pub = node.stats.latencies()
+        g.bare(bare_times, bare_stages)
+    g.latency_phase.clear()
+    g.received.clear()
+    stages = {s: _summary(g.node.stats.stage_times(s)) for s in STAGES}
+    latency_pub = g.node.stats.latencies()
     network = stages["network"].get("median_ms", float("nan"))
     other = sum(stages[s].get("median_ms", 0.0) for s in STAGES if s != "network")
-    latency = {"stages": stages,
-               "non_network_over_network": round(other / network, 3),
-               "stamp_to_published": _summary(latency_pub),
-               "stamp_to_received": _summary(e2e)}
+    latency = {"stages": stages, "non_network_over_network": round(other / network, 3),
+               "stamp_to_published": _summary(latency_pub), "stamp_to_received": _summary(e2e)}
+    return latency, _bare_report(bare_times, bare_stages), latency_pub
 
-    bare = _bare_report(bare_times, bare_stages)
 
-    # 3a. the bare detector beside the camera, half before the keep-up phase and half after
-    #     it, so that a machine whose speed drifts over the run (this shared one does, by up
-    #     to a third) is timed on average as it was during the keep-up phase
-    beside_times: list[float] = []
-    beside_stages: dict[str, list[float]] = {}
+def _beside_camera(g: _BenchGraph, seconds: float, totals: list[float],
+                   stages: dict[str, list[float]]) -> tuple[int | None, int]:
+    """Phase 3: the bare detector back to back while a camera process publishes for
+    ``seconds`` to the node, which only receives (``mode: on_request``); frames sent and
+    received.
+    """
+    import subprocess
 
-    def beside_camera(seconds: float) -> tuple[int | None, int]:
-        """The bare detector back to back while a camera process publishes for ``seconds``
-        to the node, which only receives (``mode: on_request``); frames sent and received.
-        """
-        node.set_parameters([Parameter("mode", value="on_request")])
-        received0 = node.counts["received"]
-        cam = subprocess.Popen(_camera_command(args, seconds), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-        while cam.poll() is None:
-            if node.counts["received"] == received0:     # the camera is not publishing yet
-                time.sleep(0.01)
-                continue
-            bare_pool.submit(bare_detect, node.detector, rgb, node.settings, beside_times,
-                             beside_stages).result()
-        out, _ = cam.communicate()
-        node.set_parameters([Parameter("mode", value="continuous")])
-        time.sleep(0.3)      # the frame left in the slot is processed before counting starts
-        return (_frames_sent(out, cam.returncode).get("frames_sent"),
-                node.counts["received"] - received0)
+    from rclpy.parameter import Parameter
 
-    sent_a, received_a = beside_camera(args.duration / 2)
+    g.node.set_parameters([Parameter("mode", value="on_request")])
+    received0 = g.node.counts["received"]
+    cam = subprocess.Popen(_camera_command(g.args, seconds), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    while cam.poll() is None:
+        if g.node.counts["received"] == received0:     # the camera is not publishing yet
+            time.sleep(0.01)
+            continue
+        g.bare(totals, stages)
+    out, _ = cam.communicate()
+    g.node.set_parameters([Parameter("mode", value="continuous")])
+    time.sleep(0.3)      # the frame left in the slot is processed before counting starts
+    return (_frames_sent(out, cam.returncode).get("frames_sent"),
+            g.node.counts["received"] - received0)
 
-    # 2. keep-up: a camera process at the camera rate (or the soak)
+
+def _keep_up_phase(g: _BenchGraph) -> dict[str, Any]:
+    """Phase 2: a camera process at the camera rate for ``duration`` (or ``soak``) s; rate
+    achieved, frames dropped, latency and the node process's memory.
+    """
+    import subprocess
+
+    from ..pipeline import STAGES
+
+    args, node = g.args, g.node
     node.stats.clear_timings()
     counts0 = dict(node.counts)
-    arrivals.clear()
+    g.arrivals.clear()
     rss0, heap0 = _rss_mib(), _heap_state()
     duration = args.soak or args.duration
     rss_series: list[tuple[float, float]] = []
@@ -406,7 +438,7 @@ def run_bench(args: argparse.Namespace) -> int:
               "frames_processed": processed,
               "frames_dropped": counts1["dropped"] - counts0.get("dropped", 0),
               "rate_achieved_hz": round(processed / elapsed, 2),
-              "stamp_to_received": _summary(arrivals),
+              "stamp_to_received": _summary(g.arrivals),
               "stamp_to_published": _summary(node.stats.latencies()),
               "network": _summary(node.stats.stage_times("network")),
               "stages": {s: _summary(node.stats.stage_times(s)) for s in STAGES},
@@ -415,43 +447,59 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.soak and rss_series:
         keepup["rss_mib_series"] = rss_series
         keepup.update(rss_growth(rss_series, rss1))
+    return keepup
 
-    # 3b. the second half of the bare detector beside the camera
-    sent_b, received_b = beside_camera(args.duration / 2)
-    bare_pool.shutdown()
+
+def _ratios(rate: float, latency: dict[str, Any], bare: dict[str, Any],
+            beside: dict[str, Any], keepup: dict[str, Any], latency_pub: list[float]
+            ) -> dict[str, float]:
+    """The bench's headline figures, each a ratio of two timings taken in the same run."""
+    e2e_pub = _summary(latency_pub)
+    bare_median = bare.get("median_ms", math.nan)
+
+    def keep_up_over(bare_ms: float) -> float:
+        return round(keepup["rate_achieved_hz"] / min(rate, 1e3 / bare_ms), 3)
+
+    return {"end_to_end_over_detector": round(e2e_pub.get("median_ms", math.nan)
+                                              / bare_median, 3),
+            "end_to_end_p95_over_median": round(e2e_pub.get("p95_ms", math.nan)
+                                                / e2e_pub.get("median_ms", math.nan), 3),
+            "keep_up_over_possible": keep_up_over(beside.get("median_ms", math.nan)),
+            "keep_up_over_possible_idle": keep_up_over(bare_median),
+            "non_network_over_network": latency["non_network_over_network"]}
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """The phases on the real node; prints the JSON report."""
+    import torch
+
+    from . import messages
+    from .node import prepare_process
+
+    prepare_process()   # as the node's main() does (the camera process inherits it)
+    model_path, model_desc = _model_path(args.model, Path(tempfile.mkdtemp(prefix="mtg_bench_")))
+    g = _BenchGraph(args, model_path)
+    g.wait_connected()
+    latency, bare, latency_pub = _latency_phase(g, args.frames)
+    # the bare detector beside the camera, half before the keep-up phase and half after it,
+    # so that a machine whose speed drifts over the run is timed on average as during it
+    beside_times: list[float] = []
+    beside_stages: dict[str, list[float]] = {}
+    sent_a, received_a = _beside_camera(g, args.duration / 2, beside_times, beside_stages)
+    keepup = _keep_up_phase(g)
+    sent_b, received_b = _beside_camera(g, args.duration / 2, beside_times, beside_stages)
     beside = {**_bare_report(beside_times, beside_stages),
               "frames_sent": (sent_a or 0) + (sent_b or 0),
               "frames_received_by_node": received_a + received_b}
-
-    e2e_pub = _summary(latency_pub)
-
-    def keep_up_over(bare_ms: float) -> float:
-        return round(keepup["rate_achieved_hz"] / min(args.rate, 1e3 / bare_ms), 3)
-
-    bare_median = bare.get("median_ms", math.nan)
-    ratios = {"end_to_end_over_detector": round(e2e_pub.get("median_ms", math.nan)
-                                                / bare_median, 3),
-              "end_to_end_p95_over_median": round(e2e_pub.get("p95_ms", math.nan)
-                                                  / e2e_pub.get("median_ms", math.nan), 3),
-              "keep_up_over_possible": keep_up_over(beside.get("median_ms", math.nan)),
-              "keep_up_over_possible_idle": keep_up_over(bare_median),
-              "non_network_over_network": latency["non_network_over_network"]}
-
-    import torch
-    report = {"model": model_desc, "device": str(node.detector.device),
-              "precision": node.detector.precision, "executor": executor_kind,
+    report = {"model": model_desc, "device": str(g.node.detector.device),
+              "precision": g.node.detector.precision, "executor": g.executor_kind,
               "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
               "load_average": [round(x, 2) for x in os.getloadavg()],
               "image": f"{args.width}x{args.height} rgb8", "image_backend": messages.IMAGE_BACKEND,
               "camera_qos": args.camera_qos,
-              "ratios": ratios, "bare_detector": bare, "bare_detector_beside_camera": beside,
+              "ratios": _ratios(args.rate, latency, bare, beside, keepup, latency_pub),
+              "bare_detector": bare, "bare_detector_beside_camera": beside,
               "latency": latency, "keep_up": keepup}
-    for e in (executor, driver_executor):
-        e.shutdown(timeout_sec=5.0)
-    for spin in spins:
-        spin.join(timeout=5.0)      # nothing may touch the graph while it is torn down
-    node.destroy_node()
-    driver.destroy_node()
-    rclpy.shutdown(context=ctx)
+    g.close()
     print(json.dumps(report, indent=2))
     return 0

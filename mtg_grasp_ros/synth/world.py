@@ -108,18 +108,10 @@ def _rgb(rng: np.random.Generator, light: bool = False) -> tuple[float, float, f
     return (r, g, b)
 
 
-def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
-                 max_objects: int = 4, sticks: float = STICK_SHARE,
-                 pale: float = PALE_SHARE,
-                 view_side: tuple[float, float] = VIEW_SIDE, aim: float = 0.0) -> WorldSpec:
-    """Draw one scene (see the module docstring for the ranges); ``sticks`` and ``pale`` are
-    the shares of thin long and of light-coloured objects (:func:`.scene.sample_object`),
-    ``view_side`` the range (m) of the view's side on the support, drawn log-uniformly, and
-    ``aim`` the share of views that look at one of the objects (close-ups that it fills)
-    instead of a random point of the support.
+def _support(rng: np.random.Generator) -> tuple[Block, Block, float, float, float]:
+    """A board on the floor (Cornell) or a table (floor far below): support, floor, the
+    support's half sides and the floor's height.
     """
-    catalogue = catalogue or model_catalogue()
-    # support: a board on the floor (Cornell) or a table (floor far below)
     on_floor = rng.random() < 0.5
     thick = float(rng.uniform(0.01, 0.04)) if on_floor else float(rng.uniform(0.5, 0.8))
     sx, sy = rng.uniform(0.25, 0.7, 2)
@@ -131,35 +123,57 @@ def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
     floor_z = -thick
     floor = Block("box", (4.0, 4.0, 0.01), (0.0, 0.0, floor_z - 0.01), (0.0, 0.0, 0.0, 1.0),
                   _rgb(rng), int(rng.integers(2**31)), str(rng.choice(TEXTURES)))
-    clutter: list[Block] = []
+    return support, floor, float(sx), float(sy), floor_z
 
-    def outside(margin: float) -> tuple[float, float]:
-        """A point just beyond a random edge of the support."""
-        side = int(rng.integers(4))
-        t = rng.uniform(-1, 1)
-        d = margin + rng.uniform(0.0, 0.25)
-        x, y = [(sx + d, t * sy), (-sx - d, t * sy), (t * sx, sy + d), (t * sx, -sy - d)][side]
-        return float(x), float(y)
 
-    for _ in range(int(rng.integers(0, 4))):        # posts
+def _outside(rng: np.random.Generator, sx: float, sy: float, margin: float
+             ) -> tuple[float, float]:
+    """A point just beyond a random edge of the support (half sides ``sx``, ``sy``)."""
+    side = int(rng.integers(4))
+    t = rng.uniform(-1, 1)
+    d = margin + rng.uniform(0.0, 0.25)
+    x, y = [(sx + d, t * sy), (-sx - d, t * sy), (t * sx, sy + d), (t * sx, -sy - d)][side]
+    return float(x), float(y)
+
+
+def _yaw_quaternion(yaw: float) -> tuple[float, float, float, float]:
+    return (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2))
+
+
+def _posts(rng: np.random.Generator, sx: float, sy: float, floor_z: float) -> list[Block]:
+    """Up to three posts (table legs, stands) beyond the support's edges."""
+    out = []
+    for _ in range(int(rng.integers(0, 4))):
         r = float(rng.uniform(0.015, 0.06))
         h = float(rng.uniform(0.15, 0.9))
-        x, y = outside(r)
+        x, y = _outside(rng, sx, sy, r)
         kind = "cylinder" if rng.random() < 0.5 else "box"
         he = (r, r, h / 2) if kind == "box" else (r, 0.0, h / 2)
-        clutter.append(Block(kind, he, (x, y, floor_z + h / 2), (0.0, 0.0, 0.0, 1.0),
-                             _rgb(rng, rng.random() < 0.5), None))
-    for _ in range(int(rng.integers(0, 4))):        # boxes beyond the edge
+        out.append(Block(kind, he, (x, y, floor_z + h / 2), (0.0, 0.0, 0.0, 1.0),
+                         _rgb(rng, rng.random() < 0.5), None))
+    return out
+
+
+def _edge_boxes(rng: np.random.Generator, sx: float, sy: float, floor_z: float
+                ) -> list[Block]:
+    """Up to three boxes beyond the support's edges."""
+    out = []
+    for _ in range(int(rng.integers(0, 4))):
         he = cast(tuple[float, float, float], tuple(float(v) for v in rng.uniform(0.05, 0.25, 3)))
-        x, y = outside(max(he[0], he[1]))
+        x, y = _outside(rng, sx, sy, max(he[0], he[1]))
         yaw = float(rng.uniform(-math.pi, math.pi))
-        clutter.append(Block("box", he, (x, y, floor_z + he[2]),
-                             (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)),
-                             _rgb(rng, rng.random() < 0.4),
-                             int(rng.integers(2**31)) if rng.random() < 0.5 else None))
-    for _ in range(int(rng.integers(0, 3))):        # cables: chains of thin capsules
+        out.append(Block("box", he, (x, y, floor_z + he[2]), _yaw_quaternion(yaw),
+                         _rgb(rng, rng.random() < 0.4),
+                         int(rng.integers(2**31)) if rng.random() < 0.5 else None))
+    return out
+
+
+def _cables(rng: np.random.Generator, sx: float, sy: float, floor_z: float) -> list[Block]:
+    """Up to two cables, chains of thin capsules, mostly on the floor."""
+    out = []
+    for _ in range(int(rng.integers(0, 3))):
         r = float(rng.uniform(0.003, 0.008))
-        x, y = outside(0.02)
+        x, y = _outside(rng, sx, sy, 0.02)
         a = rng.uniform(-math.pi, math.pi)
         colour = _rgb(rng)
         on_support = rng.random() < 0.3
@@ -171,47 +185,94 @@ def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
             a += rng.normal(0, 0.5)
             cx, cy = x + math.cos(a) * seg / 2, y + math.sin(a) * seg / 2
             q = p.getQuaternionFromEuler([0.0, math.pi / 2, float(a)])
-            clutter.append(Block("capsule", (r, 0.0, seg / 2), (cx, cy, z), tuple(q), colour))
+            out.append(Block("capsule", (r, 0.0, seg / 2), (cx, cy, z), tuple(q), colour))
             x, y = x + math.cos(a) * seg, y + math.sin(a) * seg
-    if rng.random() < 0.3:                          # a robot base: a big cylinder
-        r = float(rng.uniform(0.08, 0.15))
-        x, y = outside(r)
-        h = float(rng.uniform(0.2, 0.5))
-        clutter.append(Block("cylinder", (r, 0.0, h / 2), (x, y, floor_z + h / 2),
-                             (0.0, 0.0, 0.0, 1.0), _rgb(rng, rng.random() < 0.5)))
-    if rng.random() < 0.35:                         # furniture with a dark gap
-        # a light cabinet or box beside a dark opening (a shelf's inside, the shadowed slot
-        # between two boxes): the dark-between-bright corner of Cornell's photographs
-        he_a = cast(tuple[float, float, float],
-                    tuple(float(v) for v in rng.uniform([0.08, 0.05, 0.1], [0.3, 0.2, 0.4])))
-        he_b = (he_a[0], float(rng.uniform(0.02, 0.12)), he_a[2] * float(rng.uniform(0.6, 1.0)))
-        x, y = outside(max(he_a[0], he_a[1] + 2 * he_b[1]))
-        yaw = float(rng.uniform(-math.pi, math.pi))
-        q = (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2))
-        step = he_a[1] + he_b[1] + float(rng.uniform(0.0, 0.03))
-        dark = float(rng.uniform(0.03, 0.3))
-        clutter.append(Block("box", he_a, (x, y, floor_z + he_a[2]), q, _rgb(rng, True),
-                             int(rng.integers(2**31)) if rng.random() < 0.3 else None))
-        clutter.append(Block("box", he_b, (x - math.sin(yaw) * step, y + math.cos(yaw) * step,
-                                           floor_z + he_b[2]), q,
-                             cast(tuple[float, float, float], tuple(
-                                 float(v) for v in np.clip(dark * rng.uniform(0.7, 1.3, 3),
-                                                           0, 1))),
-                             int(rng.integers(2**31)) if rng.random() < 0.5 else None,
-                             str(rng.choice(["noise", "wood"]))))
-    if rng.random() < 0.25:                         # a wall beyond one edge
-        d = float(sx + rng.uniform(0.1, 0.6))
-        clutter.append(Block("box", (0.02, 4.0, 1.0), (d, 0.0, floor_z + 1.0),
-                             (0.0, 0.0, 0.0, 1.0), _rgb(rng, True), int(rng.integers(2**31))))
+    return out
 
+
+def _robot_base(rng: np.random.Generator, sx: float, sy: float, floor_z: float
+                ) -> list[Block]:
+    """A robot base, a big cylinder beside the support, in 30% of scenes."""
+    if rng.random() >= 0.3:
+        return []
+    r = float(rng.uniform(0.08, 0.15))
+    x, y = _outside(rng, sx, sy, r)
+    h = float(rng.uniform(0.2, 0.5))
+    return [Block("cylinder", (r, 0.0, h / 2), (x, y, floor_z + h / 2),
+                  (0.0, 0.0, 0.0, 1.0), _rgb(rng, rng.random() < 0.5))]
+
+
+def _furniture(rng: np.random.Generator, sx: float, sy: float, floor_z: float
+               ) -> list[Block]:
+    """In 35% of scenes a light cabinet or box beside a dark opening (a shelf's inside, the
+    shadowed slot between two boxes): the dark-between-bright corner of Cornell's photographs.
+    """
+    if rng.random() >= 0.35:
+        return []
+    he_a = cast(tuple[float, float, float],
+                tuple(float(v) for v in rng.uniform([0.08, 0.05, 0.1], [0.3, 0.2, 0.4])))
+    he_b = (he_a[0], float(rng.uniform(0.02, 0.12)), he_a[2] * float(rng.uniform(0.6, 1.0)))
+    x, y = _outside(rng, sx, sy, max(he_a[0], he_a[1] + 2 * he_b[1]))
+    yaw = float(rng.uniform(-math.pi, math.pi))
+    q = _yaw_quaternion(yaw)
+    step = he_a[1] + he_b[1] + float(rng.uniform(0.0, 0.03))
+    dark = float(rng.uniform(0.03, 0.3))
+    light_box = Block("box", he_a, (x, y, floor_z + he_a[2]), q, _rgb(rng, True),
+                      int(rng.integers(2**31)) if rng.random() < 0.3 else None)
+    dark_rgb = cast(tuple[float, float, float], tuple(
+        float(v) for v in np.clip(dark * rng.uniform(0.7, 1.3, 3), 0, 1)))
+    dark_box = Block("box", he_b, (x - math.sin(yaw) * step, y + math.cos(yaw) * step,
+                                   floor_z + he_b[2]), q, dark_rgb,
+                     int(rng.integers(2**31)) if rng.random() < 0.5 else None,
+                     str(rng.choice(["noise", "wood"])))
+    return [light_box, dark_box]
+
+
+def _wall(rng: np.random.Generator, sx: float, floor_z: float) -> list[Block]:
+    """A wall beyond one edge, in 25% of scenes."""
+    if rng.random() >= 0.25:
+        return []
+    d = float(sx + rng.uniform(0.1, 0.6))
+    return [Block("box", (0.02, 4.0, 1.0), (d, 0.0, floor_z + 1.0), (0.0, 0.0, 0.0, 1.0),
+                  _rgb(rng, True), int(rng.integers(2**31)))]
+
+
+def _clutter(rng: np.random.Generator, sx: float, sy: float, floor_z: float
+             ) -> tuple[Block, ...]:
+    """What stands around the support, in a fixed order of draws."""
+    return tuple(_posts(rng, sx, sy, floor_z) + _edge_boxes(rng, sx, sy, floor_z)
+                 + _cables(rng, sx, sy, floor_z) + _robot_base(rng, sx, sy, floor_z)
+                 + _furniture(rng, sx, sy, floor_z) + _wall(rng, sx, floor_z))
+
+
+def _objects(rng: np.random.Generator, catalogue: list[str], max_objects: int, sticks: float,
+             pale: float, sx: float, sy: float
+             ) -> tuple[tuple[ObjectSpec, tuple[float, float], Quaternion], ...]:
+    """One to ``max_objects`` objects, each (spec, xy, orientation), on the support's middle."""
     n_obj = int(rng.integers(1, max_objects + 1))
-    spread = min(float(sx), float(sy)) * 0.6
+    spread = min(sx, sy) * 0.6
     objects = []
     for _ in range(n_obj):
         spec = sample_object(rng, catalogue, (0.03, 0.15), sticks, pale)
         xy = cast(tuple[float, float], tuple(float(v) for v in rng.uniform(-spread, spread, 2)))
         objects.append((spec, xy, random_unit_quaternion(rng)))
+    return tuple(objects)
 
+
+def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
+                 max_objects: int = 4, sticks: float = STICK_SHARE,
+                 pale: float = PALE_SHARE,
+                 view_side: tuple[float, float] = VIEW_SIDE, aim: float = 0.0) -> WorldSpec:
+    """Draw one scene (see the module docstring for the ranges); ``sticks`` and ``pale`` are
+    the shares of thin long and of light-coloured objects (:func:`.scene.sample_object`),
+    ``view_side`` the range (m) of the view's side on the support, drawn log-uniformly, and
+    ``aim`` the share of views that look at one of the objects (close-ups that it fills)
+    instead of a random point of the support.
+    """
+    catalogue = catalogue or model_catalogue()
+    support, floor, sx, sy, floor_z = _support(rng)
+    clutter = _clutter(rng, sx, sy, floor_z)
+    objects = _objects(rng, catalogue, max_objects, sticks, pale, sx, sy)
     lighting = sample_lighting(rng, (0.6, 2.0), 0.8, (0.35, 0.7), (0.2, 0.5), 0.2)
     light_dir = lighting.direction
     # camera: the view's side on the support, distance, tilt, where it looks
@@ -221,7 +282,7 @@ def sample_world(rng: np.random.Generator, catalogue: list[str] | None = None,
     target = cast(tuple[float, float],
                   tuple(float(v) for v in rng.uniform(-0.5, 0.5, 2) * np.array([sx, sy])))
     drawn = WorldSpec(
-        support=support, floor=floor, clutter=tuple(clutter), objects=tuple(objects),
+        support=support, floor=floor, clutter=clutter, objects=objects,
         lighting=lighting,
         shadow_strength=float(rng.uniform(0.0, 0.5)) if rng.random() < 0.8 else 0.0,
         shadow_offset=(-light_dir[0] / light_dir[2], -light_dir[1] / light_dir[2]),
