@@ -177,9 +177,10 @@ def synth_table_frames(objects: int = 6, frames_per_object: int = 4, fps: float 
 
     ``objects`` separate scenes of one object each, dropped at the table origin, each with
     the generator's domain randomisation (object, table look, light) and seen for
-    ``frames_per_object`` frames under slightly changing light (the object does not move). The field of view shows
-    ``view_m`` metres of table across the image's short side, so objects (5-15 cm) fill the
-    network's centre crop about as much as in the generated training data.
+    ``frames_per_object`` frames under slightly changing light (the object does not move).
+    The field of view shows ``view_m`` metres of table across the image's short side, so
+    objects (5-15 cm) fill the network's centre crop about as much as in the generated
+    training data.
     """
     from dataclasses import replace
 

@@ -97,36 +97,61 @@ def candidate_centres(mask: np.ndarray, rng: np.random.Generator, count: int = 2
     return np.stack([xs[keep], ys[keep]], axis=1)
 
 
-def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarray,
-                 target_id: int, k: Intrinsics, t_world_camera: np.ndarray, gripper: Gripper,
-                 rng: np.random.Generator, max_grasps: int = 150,
-                 centres: int = 200) -> list[GraspLabel]:
-    """Antipodal grasps on ``target_id`` (see the module docstring); at most ``max_grasps``,
-    a random subset (from ``rng``) when more are valid.
+@dataclass
+class _JawLines:
+    """Every candidate (centre x angle), sampled along its jaw line (``t``, every ``step``
+    pixels, ``kk`` samples each side) and across it (``ACROSS``): pixel coordinates, whether
+    anything stands at grasp height there (``occ``) and whether it is the target (``tgt``).
+    Lengths are in pixels at the grasp plane (``s`` pixels per metre).
     """
-    g = gripper
-    target = segmentation == target_id
-    if target.sum() < 20:
-        return []
+
+    x0: np.ndarray
+    y0: np.ndarray
+    th: np.ndarray
+    zg: np.ndarray
+    s: np.ndarray
+    cos: np.ndarray
+    sin: np.ndarray
+    max_open: np.ndarray
+    clear: np.ndarray
+    thick: np.ndarray
+    jaw: np.ndarray
+    step: float
+    kk: int
+    t: np.ndarray
+    px: np.ndarray
+    py: np.ndarray
+    occ: np.ndarray
+    tgt: np.ndarray
+
+
+def _grasp_centres(heights: np.ndarray, depth: np.ndarray, target: np.ndarray,
+                   k: Intrinsics, g: Gripper, rng: np.random.Generator, centres: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """1. candidate centres on the target, their grasp heights and pixels per metre at the
+    grasp plane (top-down camera: depth grows by the height above it); None when none.
+    """
     cxy = candidate_centres(target, rng, centres)
     hc = heights[cxy[:, 1], cxy[:, 0]].astype(np.float64)
     zg = np.maximum.reduce([hc - g.finger_depth, 0.5 * hc, np.full_like(hc, g.min_height)])
     ok = zg < hc - 0.002
     cxy, hc, zg = cxy[ok], hc[ok], zg[ok]
     if len(cxy) == 0:
-        return []
-    # pixels per metre at the grasp plane (top-down camera: depth grows by hc - zg)
+        return None
     scale = k.fx / (depth[cxy[:, 1], cxy[:, 0]].astype(np.float64) + hc - zg)
+    return cxy, zg, scale
 
+
+def _jaw_lines(heights: np.ndarray, target: np.ndarray, cxy: np.ndarray, zg: np.ndarray,
+               scale: np.ndarray, g: Gripper) -> _JawLines:
+    """Each centre at every angle of ``ANGLES``, sampled every ~1 mm (at least every pixel)."""
     na = len(ANGLES)
     x0 = np.repeat(cxy[:, 0].astype(np.float64), na)
     y0 = np.repeat(cxy[:, 1].astype(np.float64), na)
     th = np.tile(ANGLES, len(cxy))
     zg, s = np.repeat(zg, na), np.repeat(scale, na)
     cos, sin = np.cos(th), np.sin(th)
-    max_open, clear = g.max_opening * s, g.clearance * s
-    thick, jaw = g.finger_thickness * s, g.jaw * s
-    # samples along the jaw line every ~1 mm (at least every pixel)
+    max_open, thick, jaw = g.max_opening * s, g.finger_thickness * s, g.jaw * s
     step = max(1.0, float(np.floor(np.median(s) * SAMPLE_STEP)))
     kk = int(math.ceil(float(np.max(max_open / 2 + thick)) / step)) + 2
     t = np.arange(-kk, kk + 1, dtype=np.float64) * step             # along the jaw line
@@ -137,69 +162,115 @@ def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarra
     index = _flat_index(heights.shape, px, py)
     occ = _take(heights, index, 0.0) >= zg[:, None, None]            # anything at grasp height
     tgt = _take(target, index, False)
-    del index
-    mid = len(ACROSS) // 2
+    return _JawLines(x0, y0, th, zg, s, cos, sin, max_open, g.clearance * s, thick, jaw,
+                     step, kk, t, px, py, occ, tgt)
 
-    # 2. the run of target at grasp height through the centre, on the centre line
-    run = occ[:, mid, :] & tgt[:, mid, :]
-    right, left = run[:, kk:], run[:, kk::-1]
+
+def _finger_faces(j: _JawLines) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """2. the inner finger faces, just beyond the run of target at grasp height through the
+    centre on the centre line; and where that run ends within the opening.
+    """
+    run = j.occ[:, len(ACROSS) // 2, :] & j.tgt[:, len(ACROSS) // 2, :]
+    right, left = run[:, j.kk:], run[:, j.kk::-1]
     fr, fl = np.argmin(right, axis=1), np.argmin(left, axis=1)       # first free sample
-    valid = ~right.all(axis=1) & ~left.all(axis=1)
-    f1 = -(fl - 0.5) * step - clear                                  # inner finger faces
-    f2 = (fr - 0.5) * step + clear
-    opening = f2 - f1
-    valid &= opening <= max_open
+    f1 = -(fl - 0.5) * j.step - j.clear
+    f2 = (fr - 0.5) * j.step + j.clear
+    valid = ~right.all(axis=1) & ~left.all(axis=1) & (f2 - f1 <= j.max_open)
+    return f1, f2, valid
 
-    # 3. finger footprints free at grasp height (any object)
-    foot = ((t[None, :] >= (f1 - thick)[:, None]) & (t[None, :] <= f1[:, None])) | \
-           ((t[None, :] <= (f2 + thick)[:, None]) & (t[None, :] >= f2[:, None]))
-    valid &= ~(occ & foot[:, None, :]).any(axis=(1, 2))
 
-    # 4. closing: first thing met by each jaw must be the target
-    inside = (t[None, :] > f1[:, None]) & (t[None, :] < f2[:, None])
-    hit = occ & inside[:, None, :]
-    tt = np.broadcast_to(t, hit.shape)
+def _feet_free(j: _JawLines, f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
+    """3. the finger footprints free at grasp height (of any object)."""
+    t = j.t[None, :]
+    foot = ((t >= (f1 - j.thick)[:, None]) & (t <= f1[:, None])) | \
+           ((t <= (f2 + j.thick)[:, None]) & (t >= f2[:, None]))
+    return ~(j.occ & foot[:, None, :]).any(axis=(1, 2))
+
+
+def _first_contacts(j: _JawLines, f1: np.ndarray, f2: np.ndarray
+                    ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """4. closing: where each jaw first meets something, valid where both meet the target;
+    the contacts as (line across, sample along) of the first jaw, then of the second.
+    """
+    inside = (j.t[None, :] > f1[:, None]) & (j.t[None, :] < f2[:, None])
+    hit = j.occ & inside[:, None, :]
+    tt = np.broadcast_to(j.t, hit.shape)
     t1 = np.where(hit, tt, np.inf).min(axis=(1, 2))
     t2 = np.where(hit, tt, -np.inf).max(axis=(1, 2))
-    valid &= np.isfinite(t1) & np.isfinite(t2)
-    n = np.arange(len(th))
+    valid = np.isfinite(t1) & np.isfinite(t2)
+    n = np.arange(len(j.th))
     l1 = np.argmax((hit & (tt == t1[:, None, None])).any(axis=2), axis=1)
     l2 = np.argmax((hit & (tt == t2[:, None, None])).any(axis=2), axis=1)
-    j1 = np.rint(np.clip(t1, t[0], t[-1]) / step).astype(np.int64) + kk
-    j2 = np.rint(np.clip(t2, t[0], t[-1]) / step).astype(np.int64) + kk
-    valid &= tgt[n, l1, j1] & tgt[n, l2, j2]
+    j1 = np.rint(np.clip(t1, j.t[0], j.t[-1]) / j.step).astype(np.int64) + j.kk
+    j2 = np.rint(np.clip(t2, j.t[0], j.t[-1]) / j.step).astype(np.int64) + j.kk
+    valid &= j.tgt[n, l1, j1] & j.tgt[n, l2, j2]
+    return valid, (l1, j1, l2, j2)
 
-    # 5. contact normals inside the friction cone
-    cone = math.cos(math.atan(g.friction))
-    q1 = _inward_cos(heights, px[n, l1, j1], py[n, l1, j1], zg, s, cos, sin)
-    q2 = _inward_cos(heights, px[n, l2, j2], py[n, l2, j2], zg, s, -cos, -sin)
+
+def _contact_cosines(heights: np.ndarray, j: _JawLines, contacts: tuple[np.ndarray, ...]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """5. the cosine between each jaw's closing direction and the surface's inward normal."""
+    l1, j1, l2, j2 = contacts
+    n = np.arange(len(j.th))
+    q1 = _inward_cos(heights, j.px[n, l1, j1], j.py[n, l1, j1], j.zg, j.s, j.cos, j.sin)
+    q2 = _inward_cos(heights, j.px[n, l2, j2], j.py[n, l2, j2], j.zg, j.s, -j.cos, -j.sin)
+    return q1, q2
+
+
+def _to_labels(j: _JawLines, idx: np.ndarray, centre: tuple[np.ndarray, np.ndarray],
+               opening: np.ndarray, quality: np.ndarray, k: Intrinsics,
+               t_world_camera: np.ndarray) -> list[GraspLabel]:
+    """The chosen candidates as labels, with their centre and direction on the table."""
+    gx, gy = centre
+    centres_w = intersect_plane_z(k, t_world_camera, np.stack([gx[idx], gy[idx]], 1), j.zg[idx])
+    ahead = intersect_plane_z(k, t_world_camera,
+                              np.stack([gx[idx] + j.cos[idx], gy[idx] + j.sin[idx]], 1),
+                              j.zg[idx])
+    dirs = ahead[:, :2] - centres_w[:, :2]
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    labels = []
+    for m, i in enumerate(idx):
+        grasp = Grasp(float(gx[i]), float(gy[i]), float(wrap_angle(j.th[i])), float(opening[i]),
+                      float(j.jaw[i]), float(quality[i]))
+        labels.append(GraspLabel(grasp, float(j.zg[i]),
+                                 (float(centres_w[m, 0]), float(centres_w[m, 1]),
+                                  float(centres_w[m, 2])),
+                                 (float(dirs[m, 0]), float(dirs[m, 1])),
+                                 float(opening[i] / j.s[i])))
+    return labels
+
+
+def label_grasps(heights: np.ndarray, depth: np.ndarray, segmentation: np.ndarray,
+                 target_id: int, k: Intrinsics, t_world_camera: np.ndarray, gripper: Gripper,
+                 rng: np.random.Generator, max_grasps: int = 150,
+                 centres: int = 200) -> list[GraspLabel]:
+    """Antipodal grasps on ``target_id`` (see the module docstring); at most ``max_grasps``,
+    a random subset (from ``rng``) when more are valid.
+    """
+    target = segmentation == target_id
+    if target.sum() < 20:
+        return []
+    found = _grasp_centres(heights, depth, target, k, gripper, rng, centres)
+    if found is None:
+        return []
+    j = _jaw_lines(heights, target, *found, gripper)
+    f1, f2, valid = _finger_faces(j)
+    valid &= _feet_free(j, f1, f2)
+    touching, contacts = _first_contacts(j, f1, f2)
+    valid &= touching
+    q1, q2 = _contact_cosines(heights, j, contacts)
+    cone = math.cos(math.atan(gripper.friction))
     valid &= (q1 >= cone) & (q2 >= cone)
-
     # the centre between the fingers must lie on the object's mask
     tc = (f1 + f2) / 2
-    gx, gy = x0 + tc * cos, y0 + tc * sin
+    gx, gy = j.x0 + tc * j.cos, j.y0 + tc * j.sin
     valid &= _sample(target, gx, gy, False)
-
     idx = np.flatnonzero(valid)
     if len(idx) > max_grasps:
         idx = np.sort(rng.choice(idx, size=max_grasps, replace=False))
     if len(idx) == 0:
         return []
-    centres_w = intersect_plane_z(k, t_world_camera, np.stack([gx[idx], gy[idx]], 1), zg[idx])
-    ahead = intersect_plane_z(k, t_world_camera,
-                              np.stack([gx[idx] + cos[idx], gy[idx] + sin[idx]], 1), zg[idx])
-    dirs = ahead[:, :2] - centres_w[:, :2]
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    labels = []
-    for m, i in enumerate(idx):
-        grasp = Grasp(float(gx[i]), float(gy[i]), float(wrap_angle(th[i])), float(opening[i]),
-                      float(jaw[i]), float(min(q1[i], q2[i])))
-        labels.append(GraspLabel(grasp, float(zg[i]),
-                                 (float(centres_w[m, 0]), float(centres_w[m, 1]),
-                                  float(centres_w[m, 2])),
-                                 (float(dirs[m, 0]), float(dirs[m, 1])),
-                                 float(opening[i] / s[i])))
-    return labels
+    return _to_labels(j, idx, (gx, gy), f2 - f1, np.minimum(q1, q2), k, t_world_camera)
 
 
 def _inward_cos(heights: np.ndarray, x: np.ndarray, y: np.ndarray, zg: np.ndarray,
