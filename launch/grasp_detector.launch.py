@@ -7,8 +7,10 @@ Parameters come from ``config:=`` (default: the package's config/grasp_detector.
 ``/**/grasp_detector:`` key matches the node in any namespace). The arguments in
 CONFIG_ARGUMENTS and use_sim_time override the file only when given: their default "" means
 "as the file says", so a user's ``config:=my.yaml`` is not overwritten by launch defaults.
-Their values reach the node as strings (``device:=0`` or ``target_frame:=on`` are not turned
-into int or bool).
+A ``config`` none of whose keys applies to the node in ``namespace`` (e.g. the plain
+``grasp_detector:`` under ``namespace:=robot1``) stops the launch with a message naming the
+keys and the one that would match. The arguments' values reach the node as strings
+(``device:=0`` or ``target_frame:=on`` are not turned into int or bool).
 ``rviz:=true`` also starts rviz2 with config/grasp_detector.rviz, its topics moved into
 ``namespace``.
 """
@@ -24,6 +26,8 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from mtg_grasp_ros.params_file import check_params_file, fully_qualified_name
 
 PACKAGE = "mtg_grasp_ros"
 NODE_NAME = "grasp_detector"
@@ -70,6 +74,8 @@ def _actions(context: LaunchContext) -> list:
         overrides["use_sim_time"] = _truthy(arg("use_sim_time"), "use_sim_time")
     image = arg("image")
     namespace = arg("namespace")
+    # rcl ignores a file whose keys match no node: stop here, naming the key that would match
+    check_params_file(Path(arg("config")), fully_qualified_name(namespace, NODE_NAME))
     actions: list = [Node(
         package=PACKAGE,
         executable="grasp_detector",

@@ -177,3 +177,54 @@ def test_package_yaml_applies_in_a_namespace_with_params_file(tmp_path):
         raise AssertionError(f"{exc}; node output:\n{proc.stdout.read()[-3000:]}") from None
     _stop(proc)
     assert got == {"top_k": 3, "target_frame": "world", "mode": "continuous"}
+
+
+@pytest.mark.parametrize(("key", "name", "applies"), [
+    ("/**/grasp_detector", "/robot1/grasp_detector", True),
+    ("/**/grasp_detector", "/grasp_detector", True),
+    ("/**", "/a/b/grasp_detector", True),
+    ("grasp_detector", "/grasp_detector", True),
+    ("grasp_detector", "/robot1/grasp_detector", False),
+    ("/robot1/grasp_detector", "/robot1/grasp_detector", True),
+    ("/robot2/grasp_detector", "/robot1/grasp_detector", False),
+    ("/*/grasp_detector", "/robot1/grasp_detector", True),
+    ("/*/grasp_detector", "/a/b/grasp_detector", False),
+    ("/robot*/grasp_*", "/robot1/grasp_detector", True),
+])
+def test_parameter_file_keys_match_as_rcl_matches_them(key, name, applies):
+    from mtg_grasp_ros.params_file import key_matches
+
+    assert key_matches(key, name) is applies
+
+
+def test_a_config_for_another_node_name_is_refused_naming_the_key_that_would_match(tmp_path):
+    from mtg_grasp_ros.params_file import ParamsFileError, check_params_file
+
+    config = tmp_path / "old.yaml"
+    config.write_text("grasp_detector:\n  ros__parameters:\n    top_k: 3\n")
+    check_params_file(config, "/grasp_detector")        # no namespace: it applies
+    with pytest.raises(ParamsFileError) as err:
+        check_params_file(config, "/robot1/grasp_detector")
+    text = str(err.value)
+    assert str(config) in text and "keys: grasp_detector" in text
+    assert "/**/grasp_detector" in text and "/robot1/grasp_detector" in text
+    for bad in ("[1, 2", "- just a list\n"):
+        config.write_text(bad)
+        with pytest.raises(ParamsFileError, match=str(config)):
+            check_params_file(config, "/grasp_detector")
+    check_params_file(REPO / "config" / "grasp_detector.yaml", "/robot1/grasp_detector")
+
+
+@needs_install
+@pytest.mark.ros
+@pytest.mark.slow
+def test_launch_stops_on_a_config_that_would_be_ignored_in_the_namespace(tmp_path):
+    config = tmp_path / "old.yaml"
+    config.write_text("grasp_detector:\n  ros__parameters:\n    top_k: 3\n")
+    out = subprocess.run(["ros2", "launch", "mtg_grasp_ros", "grasp_detector.launch.py",
+                          f"config:={config}", "namespace:=robot1"], capture_output=True,
+                         text=True, timeout=120, env=subprocess_env())
+    text = out.stdout + out.stderr
+    assert out.returncode != 0, text
+    assert "no key applies to the node /robot1/grasp_detector" in text, text
+    assert "/**/grasp_detector" in text
