@@ -16,16 +16,26 @@ import numpy as np
 from .grasp import Grasp
 from .preprocess import View
 
-BEST, OTHER = (0, 255, 0), (255, 200, 0)   # RGB
+BEST = (0, 255, 0)   # RGB
+
+
+def quality_rgb(quality: float) -> tuple[int, int, int]:
+    """Red (quality 0) through yellow to green (quality 1), as the RViz markers colour them."""
+    q = min(max(float(quality), 0.0), 1.0) if np.isfinite(quality) else 0.0
+    return (int(round(255 * min(1.0, 2.0 * (1.0 - q)))), int(round(255 * min(1.0, 2.0 * q))),
+            25)
 
 
 def draw_grasps(rgb: np.ndarray, grasps: Sequence[Grasp], thickness: int = 2) -> np.ndarray:
-    """A copy of ``rgb`` with each grasp rectangle; the best (first) green with thick jaws."""
+    """A copy of ``rgb`` with each grasp rectangle: the best (first) green with thick jaws,
+    the other candidates coloured by their quality, so that low-quality candidates (on an
+    empty table, with ``min_quality`` 0) read as such.
+    """
     out = np.ascontiguousarray(rgb).copy()
     scale = max(1, round(max(out.shape[:2]) / 640))
     for i, g in reversed(list(enumerate(grasps))):
         corners = np.round(g.corners()).astype(np.int32)
-        colour = BEST if i == 0 else OTHER
+        colour = BEST if i == 0 else quality_rgb(g.quality)
         cv2.polylines(out, [corners], True, colour, scale, cv2.LINE_AA)
         if i == 0:   # the jaws: the rectangle's edges across the closing direction
             for a, b in ((1, 2), (3, 0)):

@@ -131,7 +131,10 @@ def test_annotations_draw_rectangles_and_sheet():
     assert tuple(drawn[60, 100]) == annotate.BEST           # a jaw, at x = 80 + 40 / 2
     assert tuple(drawn[60, 80]) == (0, 0, 0)                # nothing at the centre
     r, g, b = (drawn[:40, :50, c].astype(int) for c in range(3))   # around the other grasp
-    assert ((r > 100) & (g > 80) & (b < 40)).sum() > 20             # its (anti-aliased) lines
+    assert ((r > 100) & (g > 80) & (b < 40)).sum() > 20             # its yellow (Q 0.5) lines
+    weak = annotate.draw_grasps(img, [best, Grasp(30, 30, np.pi / 2, 20, 10, 0.02)])
+    r, g, b = (weak[:40, :50, c].astype(int) for c in range(3))
+    assert ((r > 150) & (g < 40)).sum() > 20 and not ((g > 80) & (r < 100)).any()   # red
     tiles = [annotate.thumbnail(drawn, f"#{i}") for i in range(7)]
     assert annotate.contact_sheet(tiles, columns=3).shape == (3 * 240, 3 * 320, 3)
     assert annotate.sample_indices(5, 24) == set(range(5))
