@@ -3,7 +3,7 @@
 The ROS node, the bag replay and the benchmarks all call :class:`GraspDetector`; training and
 evaluation call the same functions it is made of.
 
-Speed (issue 10): the network runs in channels_last memory format at the ``precision`` of
+Speed: the network runs in channels_last memory format at the ``precision`` of
 ``precision.py`` (``auto``: bf16 on CPUs with native bf16, bf16/fp16 on CUDA, else fp32),
 under autocast, and its maps are cast back to fp32 before postprocessing, which is always
 fp32. The resized input is written into one preallocated host buffer (pinned on CUDA, so

@@ -52,7 +52,7 @@ class ProjectionError(ValueError):
 
 # The per-frame poses (a handful per frame, each through several compositions) are worked
 # out on Python floats: numpy's per-call cost on 3- and 4-element arrays made projecting and
-# publishing five grasps take 2.5 ms (issue 10). Rotations are row-major 9-tuples here.
+# publishing five grasps take milliseconds. Rotations are row-major 9-tuples here.
 Rows = tuple[float, float, float, float, float, float, float, float, float]
 
 

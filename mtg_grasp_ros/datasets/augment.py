@@ -5,7 +5,7 @@ Random crop and zoom (the paper) and, optionally, rotation. The one View is appl
 image and the auxiliary map with :func:`~mtg_grasp_ros.preprocess.warp` and to the
 rectangles with ``View.grasp_to_net``, so all three stay aligned by construction.
 
-For transfer to real cameras (issue 12), two pixel-only steps after the warp:
+For transfer to real cameras, two pixel-only steps after the warp:
 
 * :func:`camera_effects` (probability ``photometric``): white balance, exposure and gamma,
   saturation, vignetting, blur (Gaussian or motion), sensor noise, JPEG compression. The

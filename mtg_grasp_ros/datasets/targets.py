@@ -66,7 +66,7 @@ def drop_cut_objects(grasps: Sequence[Grasp], mask: np.ndarray) -> list[Grasp]:
     edge of the view is only partly seen: whether it can be grasped, and where, depends on the
     part the network does not see, so its grasps are taught as background (a training-label
     choice, ``data.cut_objects: drop``). The world's edges in real frames (a box at the
-    border, the next table) then stop looking like targets (issue 12). Objects are the
+    border, the next table) then stop looking like targets. Objects are the
     8-connected components of the mask; a grasp whose centre is off the mask is kept.
     """
     if not len(grasps):

@@ -35,7 +35,7 @@ TABLE_HALF_SIDE = 0.6
 
 #: Thin long objects built from primitives (``model`` names, not pybullet_data paths): pens,
 #: markers, cutlery, tool and brush handles. The random URDFs are blobs, while real tables
-#: are full of sticks; whole-frame Cornell photographs of pens were missed (issue 12).
+#: are full of sticks; without them a model misses pens.
 STICKS = ("stick/cylinder", "stick/capsule", "stick/flat", "stick/handle")
 #: Thinner sticks get no labels from a 2F-85-like gripper (4 mm lowest fingertip height):
 #: they would be taught as objects nobody can grasp.

@@ -57,7 +57,7 @@ from .scene import (
 from .textures import TEXTURES, texture_image
 
 #: Shares of thin long objects (pens, cutlery, tools) and of white or pastel objects in a
-#: world scene: both are common on real tables and were missed on Cornell (issue 12).
+#: world scene: both are common on real tables and are missed without them.
 STICK_SHARE = 0.3
 PALE_SHARE = 0.25
 VIEW_SIDE = (0.25, 1.0)            # the view's side on the support (m), log-uniform
