@@ -3,7 +3,7 @@
 Frames follow REP 103. The camera frame is the *optical* frame of CameraInfo (z forward,
 x right, y down), so a grasp angle in the image (see ``grasp.py``) is a rotation about its z.
 
-Gripper-frame convention, used by the poses, the RViz markers and the README:
+Gripper-frame convention, used by the poses, the RViz markers and docs/conventions.md:
 
 * **z: approach** — the camera's optical axis, pointing from the camera into the scene (the
   paper's gripper approaches perpendicular to the image plane);

@@ -1,6 +1,6 @@
 """The requirements files: the node's runtime apart from the tools', pinned for Python 3.10
 (Humble), 3.11 (this project's CI) and 3.12 (Jazzy). Whether the pins have wheels needs the
-package index: tools/check_wheels.py (run by hand, see README "On a robot").
+package index: tools/check_wheels.py (run by hand, see docs/install.md).
 """
 
 from __future__ import annotations

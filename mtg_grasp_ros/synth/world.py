@@ -5,7 +5,7 @@ The single-object tabletop of :mod:`.scene` fills the whole view with one plain 
 camera beside an arm sees more: the board or table the objects stand on ends inside the
 frame, and beyond its edges lie a floor, a wall, boxes, posts, cables and the robot's base,
 often brighter and with harder edges than the objects. A network trained only on tabletops
-puts its best grasp on those (measured on Cornell: README, "Synthetic data"). Here:
+puts its best grasp on those in real photographs. Here:
 
 * **support**: a box (board on a floor, or a table top) of random size, colour and texture,
   top at z = 0, placed so that its edges fall inside the view in most images;
