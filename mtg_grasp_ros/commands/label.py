@@ -51,10 +51,15 @@ def is_bag(path: Path) -> bool:
 
 def _check_suggest(args: argparse.Namespace) -> str | None:
     """What is wrong with the ``suggest`` arguments (None: nothing)."""
+    from ..labels.records import IMAGE_SUFFIXES
+
     if not args.images.exists():
         return f"--images {args.images}: no such folder or bag"
     if not (args.images.is_dir() or is_bag(args.images)):
         return f"--images {args.images}: neither a folder of images nor a bag"
+    if not is_bag(args.images) and not any(p.suffix.lower() in IMAGE_SUFFIXES
+                                           for p in args.images.iterdir()):
+        return f"--images {args.images}: no {'/'.join(IMAGE_SUFFIXES)} files in it"
     if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
         return f"--out {args.out}: exists and is not an empty folder"
     if not 1 <= args.top_k <= 50:
@@ -132,6 +137,9 @@ def run_import(args: argparse.Namespace) -> int:
                     raise LabelError(f"--images {args.images}: a folder with the exported "
                                      f"tasks' images is needed for a Label Studio export")
                 items, unlabelled = labelstudio.read_export(args.input, args.images)
+                if not items and unlabelled:
+                    raise LabelError(f"{args.input}: none of its {unlabelled} tasks has an "
+                                     f"annotation; submit them in Label Studio, then export")
             count = write_cornell(items, args.out)
     except (LabelError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
