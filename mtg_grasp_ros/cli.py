@@ -24,6 +24,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "demo", "the node with the bundled model on the sample bag (the README's main job)"),
     ("make-bag", "make_bag", "write a sample camera bag (rosbag2) of a table seen from above"),
     ("bench", "bench", "per-stage and end-to-end timings of the grasp_detector node (JSON)"),
+    ("label", "label", "pre-labels for Label Studio or labelme, and their export to a dataset"),
 ]
 
 

@@ -95,6 +95,9 @@ class OptimConfig:
     #: networks have no batch norm to re-estimate); the average is validated after the last
     #: epoch and chosen over the best epoch when its validation accuracy is at least as high.
     average_last: int = 0
+    #: Which epoch's weights become ``best``: ``val`` (the best validation accuracy) or
+    #: ``last`` (the last epoch: a rule fixed in advance, for sets too small to validate on).
+    select: str = "val"
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ SECTIONS = {"model": ModelConfig, "data": DataConfig, "augment": AugmentConfig,
             "split": SplitConfig, "optim": OptimConfig, "postprocess": PostprocessConfig}
 SCALARS = ("name", "loss")
 SCHEDULES = ("constant", "cosine")
+SELECTIONS = ("val", "last")
 
 
 def learning_rate(cfg: OptimConfig, epoch: int, batch: int, batches: int) -> float:
@@ -173,6 +177,9 @@ def from_dict(d: dict[str, Any], source: str = "<config>") -> TrainConfig:
     if cfg.optim.schedule not in SCHEDULES:
         raise ConfigError(f"{source}: optim.schedule must be one of {SCHEDULES}, got "
                           f"{cfg.optim.schedule!r}")
+    if cfg.optim.select not in SELECTIONS:
+        raise ConfigError(f"{source}: optim.select must be one of {SELECTIONS}, got "
+                          f"{cfg.optim.select!r}")
     if not 0.0 <= cfg.optim.lr_min_factor <= 1.0:
         raise ConfigError(f"{source}: optim.lr_min_factor must be in [0, 1]")
     from ..precision import PRECISIONS

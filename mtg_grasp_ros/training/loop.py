@@ -294,7 +294,7 @@ def train(cfg: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool 
                 f"{row['val_loss']:.4f}, val accuracy {val_acc:.2f}% ({val.correct}/{val.total}),"
                 f" {row['train_images_per_s']:.1f} img/s, data wait {100 * wait / seconds:.0f}%")
         val_acc = distributed.broadcast_float(val_acc, info)
-        if val_acc > best_acc:
+        if val_acc > best_acc or cfg.optim.select == "last":
             best_acc, best_epoch = val_acc, epoch + 1
             if main:
                 save_best(_model_of(model), epoch + 1, val_acc)
