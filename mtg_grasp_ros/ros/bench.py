@@ -71,7 +71,7 @@ def _heap_state() -> tuple[int | None, int]:
     """Bytes of C heap in use and Python's allocated blocks, after a full collection: read
     before and after the keep-up phase, with no frame in flight.
     """
-    from .malloc import heap_in_use
+    from .process_setup import heap_in_use
 
     gc.collect()
     return heap_in_use(), sys.getallocatedblocks()

@@ -36,6 +36,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from types import SimpleNamespace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -467,8 +468,8 @@ def camera_model(info: CameraInfo) -> CameraModel:
     model, d = info.distortion_model, tuple(float(v) for v in info.d)
     if model == "" and not any(d):
         model, d = "plumb_bob", ()
-    camera = CameraModel.from_k(info.k, info.width, info.height, info.header.frame_id, d,
-                                model)
+    camera = CameraModel.from_k(checked_k(info.k, info.width, info.height), info.width,
+                                info.height, info.header.frame_id, d, model)
     roi = info.roi
     if roi.width > 0 and roi.height > 0:
         if roi.x_offset + roi.width > info.width or roi.y_offset + roi.height > info.height:
@@ -487,6 +488,35 @@ def camera_model(info: CameraInfo) -> CameraModel:
                          cx=(camera.cx + 0.5) / bx - 0.5, cy=(camera.cy + 0.5) / by - 0.5,
                          width=w, height=h)
     return camera
+
+
+def checked_k(k: Any, width: int, height: int) -> list[float]:
+    """CameraInfo.k as a pinhole K with K[8] = 1; ProjectionError naming the value for one
+    that no pinhole camera has: NaN or infinity, K[8] <= 0, a bottom row other than
+    [0, 0, K[8]], K[3] != 0, skew K[1] != 0 (not modelled), or a principal point more than
+    one image size outside the image. A K scaled by K[8] (homogeneous) is divided by it.
+    """
+    k = [float(v) for v in k]
+    if len(k) != 9:
+        raise ProjectionError(f"K must have 9 values, got {len(k)}")
+    bad = [i for i, v in enumerate(k) if not math.isfinite(v)]
+    if bad:
+        raise ProjectionError(f"K[{bad[0]}] is {k[bad[0]]}: K must be finite")
+    if k[8] <= 0:
+        raise ProjectionError(f"K[8] is {k[8]:g}: it must be > 0 (1 for a pinhole K)")
+    k = [v / k[8] for v in k]
+    for i in (3, 6, 7):
+        if k[i] != 0:
+            raise ProjectionError(f"K[{i}] is {k[i]:g}: a pinhole K has 0 there "
+                                  f"([fx 0 cx; 0 fy cy; 0 0 1])")
+    if k[1] != 0:
+        raise ProjectionError(f"K[1] (skew) is {k[1]:g}: cameras with skew are not modelled; "
+                              f"K[1] must be 0")
+    for i, side, name in ((2, width, "cx"), (5, height, "cy")):
+        if side > 0 and not -side <= k[i] <= 2 * side:
+            raise ProjectionError(f"K[{i}] ({name}) is {k[i]:g}: more than one image size "
+                                  f"outside the {width}x{height} image")
+    return k
 
 
 def camera_info_msg(camera: CameraModel, stamp: Time) -> CameraInfo:

@@ -61,6 +61,7 @@ class NodeStats:
         self._bad_reported: Counter[str] = Counter()
         self._counts_reported: Counter[str] = Counter()
         self._logged_at: dict[str, float] = {}
+        self._bad_at: dict[str, float] = {}          # when each reason was last seen
         self._stages = {s: Ring(history) for s in STAGES}
         self._latencies = Ring(history)
         self._done_at = Ring(history)
@@ -75,6 +76,7 @@ class NodeStats:
         with self._lock:
             self._bad[reason] += 1
             self._last_error[reason] = message
+            self._bad_at[reason] = time.monotonic()
         return self.due_to_log(reason)
 
     def due_to_log(self, kind: str) -> bool:
@@ -137,6 +139,14 @@ class NodeStats:
             recent = self._bad - self._bad_reported
             self._bad_reported = Counter(self._bad)
             return recent
+
+    def bad_reasons_within(self, seconds: float) -> set[str]:
+        """The bad-frame reasons seen in the last ``seconds`` (diagnostics hold a warning
+        that long, so that a stream of bad frames does not flip them between OK and WARN).
+        """
+        with self._lock:
+            now = time.monotonic()
+            return {r for r, t in self._bad_at.items() if now - t <= seconds}
 
     def count_since_last_report(self, name: str) -> int:
         """Increase of one frame counter since the previous call for it (for diagnostics)."""
