@@ -413,7 +413,8 @@ def compressed_to_rgb(msg: CompressedImage, max_pixels: int = MAX_PIXELS) -> np.
         except ValueError as exc:
             raise ImageError(f"corrupt JPEG ({len(data)} bytes): {exc}") from None
         return to_rgb(rgb, "rgb8")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8),
+                       cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
         raise ImageError(f"compressed image ({msg.format!r}, {len(data)} bytes) "
                          f"cannot be decoded")
