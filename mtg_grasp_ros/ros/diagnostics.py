@@ -2,8 +2,8 @@
 counters, timings and settings a person or a monitor reads.
 
 A bad frame keeps the status at WARN (or ERROR, for a failing network) for
-:func:`hold_seconds` after it, so that a stream of bad frames, some of which fall between two
-messages, does not flip the status between OK and WARN.
+:func:`hold_seconds` after it or until a frame is processed, so that a stream of bad frames,
+some of which fall between two messages, does not flip the status between OK and WARN.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def level_and_message(c: Condition) -> tuple[bytes, str]:
     if c.stalled:
         return DiagnosticStatus.WARN, c.stalled
     if c.held:
-        return DiagnosticStatus.WARN, (f"{sum(c.recent.values())} bad frames since the last "
-                                       f"report; recent reasons: {', '.join(sorted(c.held))}")
+        return DiagnosticStatus.WARN, (f"bad frames ({', '.join(sorted(c.held))}), "
+                                       f"{sum(c.recent.values())} since the last report")
     if c.fallbacks:
         return DiagnosticStatus.WARN, (f"{c.fallbacks} camera poses from the latest transform, "
                                        f"not the image stamp's (tf.timeout too short?)")

@@ -62,6 +62,7 @@ class NodeStats:
         self._counts_reported: Counter[str] = Counter()
         self._logged_at: dict[str, float] = {}
         self._bad_at: dict[str, float] = {}          # when each reason was last seen
+        self._good_at = -math.inf                    # when the last frame was processed
         self._stages = {s: Ring(history) for s in STAGES}
         self._latencies = Ring(history)
         self._done_at = Ring(history)
@@ -97,6 +98,7 @@ class NodeStats:
             if latency is not None:
                 self._latencies.append(latency)
             self._done_at.append(time.monotonic())
+            self._good_at = time.monotonic()
 
     @property
     def counts(self) -> Counter[str]:
@@ -141,12 +143,14 @@ class NodeStats:
             return recent
 
     def bad_reasons_within(self, seconds: float) -> set[str]:
-        """The bad-frame reasons seen in the last ``seconds`` (diagnostics hold a warning
-        that long, so that a stream of bad frames does not flip them between OK and WARN).
+        """The bad-frame reasons seen in the last ``seconds`` and since the last processed
+        frame (diagnostics hold a warning that long, so that a stream of bad frames does not
+        flip them between OK and WARN; a good frame ends it).
         """
         with self._lock:
             now = time.monotonic()
-            return {r for r, t in self._bad_at.items() if now - t <= seconds}
+            return {r for r, t in self._bad_at.items()
+                    if now - t <= seconds and t > self._good_at}
 
     def count_since_last_report(self, name: str) -> int:
         """Increase of one frame counter since the previous call for it (for diagnostics)."""
