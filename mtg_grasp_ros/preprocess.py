@@ -136,7 +136,7 @@ def _shrink(crop: np.ndarray, size: int, out: np.ndarray | None) -> np.ndarray:
 
     torch's antialiased bilinear resize (a triangle filter as wide as the scale, the
     resampling of PIL and torchvision): 0.4-0.65 ms for the node's 480 -> 300 px RGB crop
-    where ``cv2.INTER_AREA`` took 1.4-1.9 ms, the largest of the node's light stages (issue 10); the
+    where ``cv2.INTER_AREA`` took 1.4-1.9 ms, the largest of the node's light stages; the
     pixels differ from area averaging by 0.3 grey levels on average (a slightly softer filter).
     """
     # The crop is copied by numpy into a channels_last tensor: channels_last in, so out, and

@@ -22,7 +22,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_graph import TIMEOUT, Graph
 from std_srvs.srv import Trigger
 
-from mtg_grasp_ros.ros import messages
+from mtg_grasp_ros.ros import image_codec
 from mtg_grasp_ros.ros.frame_slot import SHUTDOWN_MESSAGE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def test_one_fresh_frame_answers_a_hundred_waiting_calls_and_the_limit_answers_a
         for f in extra:
             assert not f.result().success and "detect.max_waiting" in f.result().message
         assert not any(f.done() for f in futures)
-        g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical", g.next_stamp()))
+        g.send_image(image_codec.rgb_to_image_msg(sc.scene(), "camera_optical", g.next_stamp()))
         assert g.wait(lambda: all(f.done() for f in futures)), \
             sum(f.done() for f in futures)
         answers = {(f.result().success, f.result().message) for f in futures}

@@ -24,7 +24,7 @@ from rclpy.parameter import Parameter
 from ros_graph import Graph, camera
 from sensor_msgs.msg import CompressedImage
 
-from mtg_grasp_ros.ros import messages
+from mtg_grasp_ros.ros import grasp_encoders, image_codec
 
 MM = 1e-3
 
@@ -40,12 +40,12 @@ def _position(pose):
 
 
 def _image(g, stamp=None, rgb=None):
-    return messages.rgb_to_image_msg(sc.scene() if rgb is None else rgb, "camera_optical",
+    return image_codec.rgb_to_image_msg(sc.scene() if rgb is None else rgb, "camera_optical",
                                      stamp or g.next_stamp())
 
 
 def _info_with_k(g, index, value):
-    info = messages.camera_info_msg(camera(), g.next_stamp())
+    info = image_codec.camera_info_msg(camera(), g.next_stamp())
     k = list(info.k)
     k[index] = value
     info.k = k
@@ -71,7 +71,7 @@ def test_a_k_scaled_by_k8_is_the_same_camera(model):
     try:
         g.send_info()
         clean, _ = g.detect()
-        info = messages.camera_info_msg(camera(), g.next_stamp())
+        info = image_codec.camera_info_msg(camera(), g.next_stamp())
         info.k = [2.0 * v for v in info.k]          # homogeneous: K[8] = 2
         g.send_info(info)
         scaled, _ = g.detect()
@@ -100,11 +100,11 @@ def test_depth_out_of_range_and_depth_in_another_frame_are_refused(model):
         g.send_info()
 
         def depth(mm, frame="camera_optical"):
-            g.pub_depth.publish(messages.rgb_to_image_msg(
+            g.pub_depth.publish(image_codec.rgb_to_image_msg(
                 np.full((sc.H, sc.W), mm, np.uint16), frame, g.next_stamp(), "16UC1"))
             assert g.wait(lambda: g.node.depth_msg is not None and
                           g.node.depth_msg.header.frame_id == frame and
-                          int(messages.depth_to_metres(g.node.depth_msg)[0, 0] * 1000) == mm)
+                          int(image_codec.depth_to_metres(g.node.depth_msg)[0, 0] * 1000) == mm)
 
         depth(1)                                    # 1 mm everywhere: at the lens
         g.expect_bad("projection_failed", lambda: g.send_image(_image(g)))
@@ -166,7 +166,7 @@ def test_a_png_with_an_exif_orientation_is_not_rotated(model):
         assert turned.shape[:2] == (sc.W, sc.H)
         stamp = g.next_stamp()
         g.got.clear()
-        g.send_image(CompressedImage(header=messages.header("camera_optical", stamp),
+        g.send_image(CompressedImage(header=grasp_encoders.header("camera_optical", stamp),
                                      format="png", data=tagged))
         assert g.wait(lambda: any(p.header.stamp == stamp for p in g.got["grasp_pose"])), \
             dict(g.node.bad)
@@ -179,7 +179,7 @@ def test_a_png_with_an_exif_orientation_is_not_rotated(model):
 def test_debug_image_frame_is_the_images_and_future_stamps_are_refused(model):
     g = Graph(model, debug=True)
     try:
-        info = messages.camera_info_msg(camera(), g.next_stamp())
+        info = image_codec.camera_info_msg(camera(), g.next_stamp())
         info.header.frame_id = "info_frame"
         g.send_info(info)
         pose, _ = g.detect()

@@ -154,7 +154,7 @@ def run_camera(args: argparse.Namespace) -> int:
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import CameraInfo, Image
 
-    from . import messages
+    from . import image_codec as messages
 
     rclpy.init()
     node = rclpy.create_node("grasp_bench_camera")
@@ -250,7 +250,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from sensor_msgs.msg import CameraInfo, Image
 
     from ..pipeline import STAGES
-    from . import messages
+    from . import image_codec as messages
     from .node import GraspDetectorNode, make_executor, prepare_process
     from .stats import HISTORY
 

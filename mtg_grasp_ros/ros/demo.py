@@ -40,7 +40,7 @@ from ..resources import SOURCE_TREE
 from ..resources import params_file as shipped_params_file
 from ..settings import NODE_NAME as NODE
 from ..settings import parameter_values
-from . import messages
+from . import grasp_encoders, image_codec
 from .node import READY_QOS
 from .offline import camera_models
 from .replay import BagPlayer, ReplayOptions
@@ -168,7 +168,7 @@ def run_demo(bag: Path, model: Path | None, out: Path, rate: float = 1.0,
     # reliable topics; grasp_info has no header, so the two are paired first-in first-out.
     def on_info(msg: Float32MultiArray) -> None:
         with lock:
-            infos.append((messages.grasp_info_rows(msg), time.monotonic()))
+            infos.append((grasp_encoders.info_to_table(msg), time.monotonic()))
         pair()
 
     def on_candidates(msg: PoseArray) -> None:
@@ -212,7 +212,7 @@ def run_demo(bag: Path, model: Path | None, out: Path, rate: float = 1.0,
         k = key(msg.header.stamp)
         with lock:
             index = stamps.index(k) if k in stamps else len(stamps)
-        rgb = messages.image_to_rgb(msg)
+        rgb = image_codec.image_to_rgb(msg)
         # light compression: this runs beside the node on the same cores
         cv2.imwrite(str(out / f"frame_{index:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_PNG_COMPRESSION, 1])

@@ -10,7 +10,7 @@ from sensor_msgs.msg import Image
 
 from ..pipeline import FrameError
 from ..preprocess import ImageError
-from . import messages
+from . import image_codec
 from .frame_input import stamp_ns_of
 
 
@@ -43,6 +43,6 @@ class DepthLookup:
                              f"colour image's {colour_frame!r}: depth_topic needs depth "
                              f"registered to the colour camera (e.g. aligned_depth_to_color)")
         try:
-            return messages.depth_to_metres(msg)
+            return image_codec.depth_to_metres(msg)
         except ImageError as exc:
             raise FrameError("bad_depth", f"{type(msg).__name__}: {exc}") from None

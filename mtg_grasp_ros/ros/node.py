@@ -8,7 +8,8 @@ depth image from ``ros.depth_lookup``; each frame goes through ``pipeline.start_
 ``ros.frame_threads``, which take only the newest frame (``ros.frame_slot``: older ones are
 dropped and counted), so subscription callbacks never block. ``~/detect`` is
 ``ros.detect_service``, /diagnostics ``ros.diagnostics``, counters ``ros.stats``, messages
-``ros.messages``, the executor and the signal handling ``ros.executors``.
+``ros.grasp_encoders`` and ``ros.image_codec``, the executor and the signal handling
+``ros.executors``.
 
 Ready means ready: the model is loaded and a whole frame (conversion, network at the chosen
 precision, postprocessing, projection, messages, debug drawing) has run before the node
@@ -54,7 +55,7 @@ from ..pipeline import (
 from ..projection import CameraModel
 from ..resources import default_model_path
 from ..settings import NODE_NAME, PARAM_NAMES, Settings
-from . import diagnostics, messages
+from . import diagnostics, grasp_encoders, image_codec
 from .camera_pose import Tf2CameraPose, tf2_available
 from .depth_lookup import DepthLookup
 from .detect_service import DetectService
@@ -164,7 +165,7 @@ class GraspDetectorNode(Node):
         log = self.get_logger()
         log.info(f"model {self._model_path} on {self.detector.device} at "
                  f"{self.detector.precision} ({torch.get_num_threads()} CPU threads); images "
-                 f"via {messages.IMAGE_BACKEND}; input {values['input']!r}; "
+                 f"via {image_codec.IMAGE_BACKEND}; input {values['input']!r}; "
                  f"mode {self._settings.mode!r}; depth source {self._settings.depth.kind!r}")
         log.info(f"camera pose source: {self.pose_source_name}: "
                  f"{self._pose_source(self._settings).describe()}")
@@ -177,7 +178,7 @@ class GraspDetectorNode(Node):
         self.detector.warmup()
         camera = CameraModel(500.0, 500.0, 319.5, 239.5, 640, 480, "warmup_optical")
         rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
-        msg = messages.rgb_to_image_msg(rgb, "warmup_optical", Time().to_msg())
+        msg = image_codec.rgb_to_image_msg(rgb, "warmup_optical", Time().to_msg())
         s = self._settings
         pose = StaticCameraPose(s.target_frame, s.static_pose)
         for _ in range(2):
@@ -186,7 +187,7 @@ class GraspDetectorNode(Node):
                                        s, pose, None, with_quality_map=True)
             except FrameError:      # e.g. depth_source depth_topic: the network still ran
                 continue
-            messages.grasp_messages(result.poses, s.target_frame, msg.header.stamp,
+            grasp_encoders.grasp_messages(result.poses, s.target_frame, msg.header.stamp,
                                     with_markers=True, tool=s.tool)
             if result.detection.quality_map is not None:
                 draw_detection(rgb, [p.pixel for p in result.poses],
@@ -372,7 +373,7 @@ class GraspDetectorNode(Node):
         # volatile, so a message nobody receives is lost anyway, and building the six took
         # about a millisecond a frame (markers alone 0.6 ms)
         wanted = [name for name, pub in publishers.items() if pub.get_subscription_count() > 0]
-        for name, msg in messages.grasp_messages(result.poses, frame_id, stamp,
+        for name, msg in grasp_encoders.grasp_messages(result.poses, frame_id, stamp,
                                                  tool=self._settings.tool,
                                                  only=wanted).items():
             publishers[name].publish(msg)
@@ -380,7 +381,7 @@ class GraspDetectorNode(Node):
         if det.quality_map is not None and self._debug_wanted():
             drawn = draw_detection(rgb, [p.pixel for p in result.poses], det.quality_map,
                                    det.view)
-            self.pub_debug.publish(messages.rgb_to_image_msg(drawn, frame_id_of_image, stamp))
+            self.pub_debug.publish(image_codec.rgb_to_image_msg(drawn, frame_id_of_image, stamp))
 
     # -- diagnostics -------------------------------------------------------------------------------
 
@@ -395,13 +396,13 @@ class GraspDetectorNode(Node):
             "torch_threads": str(torch.get_num_threads()), "mode": self._settings.mode,
             "camera_pose_source": self.pose_source_name,
             "tf_fallbacks": str(self.counts["tf_fallback"]),
-            "image_backend": messages.IMAGE_BACKEND,
+            "image_backend": image_codec.IMAGE_BACKEND,
             **diagnostics.detect_values(self.detect.waiting, self.detect.max_waiting,
                                         self.detect.counts),
             **diagnostics.stats_values(self.stats)}
         status = diagnostics.status(f"{self.get_name()}: grasp detection",
                                     str(self.detector.device), condition)
-        self.pub_diag.publish(DiagnosticArray(header=messages.header(
+        self.pub_diag.publish(DiagnosticArray(header=grasp_encoders.header(
             "", self.get_clock().now().to_msg()), status=[status]))
 
     def _image_stalled(self) -> str:
@@ -414,7 +415,7 @@ class GraspDetectorNode(Node):
         text = (f"no image on {inp.sub.topic_name} for {silent:.0f} s although {publishers} "
                 f"publisher(s) are there (subscribed {inp.reliability.name.lower()}; large frames "
                 f"over best-effort QoS are often lost: publish reliable with qos.reliability "
-                f"auto, or raise the socket buffer sizes; README 'Frames that never arrive')")
+                f"auto, or raise the socket buffer sizes)")
         now = time.monotonic()
         if now - self._stall_logged_at >= LOG_PERIOD_S:
             self._stall_logged_at = now

@@ -53,7 +53,7 @@ from ..pipeline import FrameError, process_frame
 from ..projection import CameraModel, GraspPose, ToolFrame
 from ..resources import default_model_path
 from ..settings import Settings, settings_from
-from . import messages
+from . import grasp_encoders as messages
 from .bag_messages import message_class, to_rclpy
 from .frame_input import camera_of, decode, stamp_ns_of
 

@@ -18,9 +18,8 @@ HISTORY = 2000
 
 
 class Ring:
-    """The last ``size`` floats in a preallocated array: a node's memory does not grow as
-    its timing history fills (a deque of Python floats grew by about 0.6 MiB over the first
-    2,000 frames of a soak).
+    """The last ``size`` floats in a preallocated array, so that a node's memory does not
+    grow as its timing history fills (a deque holds a Python object per value).
     """
 
     def __init__(self, size: int) -> None:
