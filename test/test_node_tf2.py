@@ -184,3 +184,22 @@ def test_moving_camera_old_fallback_is_refused_or_counted_and_reported(model):
 def rclpy_time():
     from rclpy.time import Time
     return Time()
+
+
+def test_an_absurd_transform_is_refused_not_published_as_infinity(model):
+    """A camera 1e200 m away (a finite but absurd tf2 pose) must not reach ~/grasps, whose
+    float32 fields would hold infinity.
+    """
+    g = Graph(model, camera_pose__source="tf2")
+    try:
+        g.send_info()
+        broadcaster = tf2_ros.StaticTransformBroadcaster(g.io)
+        broadcaster.sendTransform(_camera_transform(g.next_stamp(), shift_x=1e200))
+        assert g.wait(lambda: g.node.camera_pose.buffer.can_transform(
+            "base_link", "camera_optical", rclpy_time()))
+        g.expect_bad("bad_pose", lambda: g.send_image(image_codec.rgb_to_image_msg(
+            sc.scene(), "camera_optical", g.next_stamp())))
+        assert "1e+200" in g.node.last_error["bad_pose"]
+        assert not g.got["grasps"] and not g.got["grasp_pose"]
+    finally:
+        g.close()
