@@ -32,7 +32,7 @@ def model(tmp_path_factory):
 
 def _image(g, rgb=None, stamp=None):
     return image_codec.rgb_to_image_msg(sc.scene() if rgb is None else rgb, "camera_optical",
-                                     stamp or g.next_stamp())
+                                        stamp or g.next_stamp())
 
 
 def _levels(g):
@@ -110,14 +110,14 @@ def test_stale_depth_and_a_depth_hole_at_the_best_grasp(model):
         depth = np.full((sc.H, sc.W), 600, np.uint16)
         # a depth image one hour older than the colour image: not used
         g.pub_depth.publish(image_codec.rgb_to_image_msg(depth, "camera_optical",
-                                                      Time(sec=10_000 - 3600), "16UC1"))
+                                                         Time(sec=10_000 - 3600), "16UC1"))
         assert g.wait(lambda: node.depth_msg is not None)
         g.expect_bad("bad_depth", lambda: g.send_image(_image(g, rgb, Time(sec=10_000))))
         assert "depth_max_age" in node.last_error["bad_depth"]
         # a hole (0 = no reading) around the best grasp: the second is published, counted
         depth[sc.BLOB[1] - 10:sc.BLOB[1] + 11, sc.BLOB[0] - 10:sc.BLOB[0] + 11] = 0
         g.pub_depth.publish(image_codec.rgb_to_image_msg(depth, "camera_optical", g.next_stamp(),
-                                                      "16UC1"))
+                                                         "16UC1"))
         assert g.wait(lambda: node.depth_msg is not None and
                       int(np.frombuffer(node.depth_msg.data, np.uint16)[
                           sc.BLOB[1] * sc.W + sc.BLOB[0]]) == 0)
@@ -157,7 +157,7 @@ def test_corrupt_and_oversized_compressed_images_are_bad_images(model):
         texture = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (120, 160, 3),
                                                                      np.uint8), (9, 9), 3)
         good = image_codec.rgb_to_compressed_msg(texture, "camera_optical", g.next_stamp(),
-                                              "jpeg", 90)
+                                                 "jpeg", 90)
         data = bytearray(good.data)
         sos = data.index(b"\xff\xda")
         for k in range(8):
@@ -168,8 +168,8 @@ def test_corrupt_and_oversized_compressed_images_are_bad_images(model):
         assert "corrupt JPEG" in node.last_error["bad_image"]
         # a PNG that declares 20000x20000: refused from its header
         png = bytearray(image_codec.rgb_to_compressed_msg(np.zeros((8, 8, 3), np.uint8),
-                                                       "camera_optical", g.next_stamp(),
-                                                       "png").data)
+                                                          "camera_optical", g.next_stamp(),
+                                                          "png").data)
         png[16:24] = (20000).to_bytes(4, "big") * 2
         png[29:33] = zlib.crc32(bytes(png[12:29])).to_bytes(4, "big")
         bomb = image_codec.CompressedImage(

@@ -118,7 +118,7 @@ def test_fixed_and_depth_topic_sources(model):
         assert g.node.set_parameters([messages_param("depth_source", "depth_topic")])[0].successful
         depth = np.full((sc.H, sc.W), 520, np.uint16)
         g.pub_depth.publish(image_codec.rgb_to_image_msg(depth, "camera_optical", g.next_stamp(),
-                                                      "16UC1"))
+                                                         "16UC1"))
         assert g.wait(lambda: g.node.depth_msg is not None)
         pose, rows = g.detect()
         u, v = rows[0][2], rows[0][3]

@@ -41,7 +41,7 @@ def _position(pose):
 
 def _image(g, stamp=None, rgb=None):
     return image_codec.rgb_to_image_msg(sc.scene() if rgb is None else rgb, "camera_optical",
-                                     stamp or g.next_stamp())
+                                        stamp or g.next_stamp())
 
 
 def _info_with_k(g, index, value):

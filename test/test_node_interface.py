@@ -105,7 +105,7 @@ def test_on_request_mode_runs_only_when_asked(model, single_thread):
         client = g.io.create_client(Trigger, "/grasp_detector/detect")
         for _ in range(3):
             g.send_image(image_codec.rgb_to_image_msg(sc.scene(), "camera_optical",
-                                                   g.next_stamp()))
+                                                      g.next_stamp()))
         assert g.wait(lambda: node.counts["received"] >= 3)
         assert node.counts["processed"] == 0 and not g.got["grasp_candidates"]
 

@@ -25,7 +25,7 @@ def model(tmp_path_factory):
 
 def _image(g, rgb=None, encoding="rgb8"):
     return image_codec.rgb_to_image_msg(sc.scene() if rgb is None else rgb, "camera_optical",
-                                     g.next_stamp(), encoding)
+                                        g.next_stamp(), encoding)
 
 
 def _diagnostics(g):
@@ -89,7 +89,7 @@ def test_bad_inputs_are_counted_and_the_node_survives(model):
         assert node.set_parameters([Parameter("depth_source", value="depth_topic")])[0].successful
         g.expect_bad("no_depth", lambda: g.send_image(_image(g)))
         g.pub_depth.publish(image_codec.rgb_to_image_msg(np.ones((10, 10), np.float32),
-                                                      "camera_optical", g.next_stamp(), "32FC1"))
+                                                         "camera_optical", g.next_stamp(), "32FC1"))
         assert g.wait(lambda: node.depth_msg is not None)
         g.expect_bad("bad_depth", lambda: g.send_image(_image(g)))
         assert node.set_parameters([Parameter("depth_source", value="plane")])[0].successful

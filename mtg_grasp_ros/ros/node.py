@@ -188,7 +188,7 @@ class GraspDetectorNode(Node):
             except FrameError:      # e.g. depth_source depth_topic: the network still ran
                 continue
             grasp_encoders.grasp_messages(result.poses, s.target_frame, msg.header.stamp,
-                                    with_markers=True, tool=s.tool)
+                                          with_markers=True, tool=s.tool)
             if result.detection.quality_map is not None:
                 draw_detection(rgb, [p.pixel for p in result.poses],
                                result.detection.quality_map, result.detection.view)
@@ -374,8 +374,8 @@ class GraspDetectorNode(Node):
         # about a millisecond a frame (markers alone 0.6 ms)
         wanted = [name for name, pub in publishers.items() if pub.get_subscription_count() > 0]
         for name, msg in grasp_encoders.grasp_messages(result.poses, frame_id, stamp,
-                                                 tool=self._settings.tool,
-                                                 only=wanted).items():
+                                                       tool=self._settings.tool,
+                                                       only=wanted).items():
             publishers[name].publish(msg)
         det = result.detection
         if det.quality_map is not None and self._debug_wanted():
