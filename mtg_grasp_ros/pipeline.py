@@ -34,7 +34,7 @@ from .projection import (
     Transform,
     project_grasps,
 )
-from .settings import Settings
+from .settings import MAX_POSITION_M, Settings
 
 #: Why a frame could not be used (diagnostics keys ``bad_frames.<reason>``).
 REASONS: dict[str, str] = {
@@ -53,6 +53,10 @@ REASONS: dict[str, str] = {
     "bad_depth": "the depth image is unusable, not aligned with the colour image, or older "
                  "than depth_max_age",
     "projection_failed": "no grasp could be placed in 3D",
+    "bad_plane": "the camera is not on the side of the support plane that plane.normal points "
+                 "to (the normal points down, or the camera is under the table)",
+    "bad_pose": "a grasp pose in target_frame is not finite or absurdly far (a bad camera "
+                "pose)",
     "bad_message": "a recorded message cannot be deserialised (a corrupt bag; offline only)",
     "internal_error": "anything else (a bug)",
 }
@@ -187,11 +191,35 @@ def _locate_camera(camera_frame: str, stamp_ns: int, s: Settings,
             to_plane = to_target if s.plane_frame == s.target_frame else \
                 poses.lookup(s.plane_frame, camera_frame, stamp_ns)
             source = replace(source, plane=source.plane.in_frame(to_plane))
+            _check_plane_side(source, s)
     except TransformTooOld as exc:
         raise FrameError("stale_transform", str(exc)) from None
     except TransformUnavailable as exc:
         raise FrameError("no_transform", str(exc)) from None
     return to_target, source, getattr(poses, "used", "") or poses.name
+
+
+def _check_plane_side(source: DepthSource, s: Settings) -> None:
+    """FrameError ``bad_plane`` when the camera is behind the support plane (its normal points
+    away from the camera): a ray would meet the table from below and the plane-normal
+    approach would point up.
+    """
+    height = source.camera_height()
+    if height <= 0:
+        raise FrameError("bad_plane", f"the camera is {-height:.3f} m below the support plane "
+                         f"(plane.normal, plane.offset in {s.plane_frame}): the normal must point "
+                         f"up, towards the camera")
+
+
+def _check_poses(poses: list[GraspPose], target_frame: str) -> None:
+    """FrameError ``bad_pose`` for a pose that is not finite or beyond MAX_POSITION_M."""
+    for p in poses:
+        position = np.asarray(p.position, np.float64)
+        if not (np.isfinite(position).all() and np.isfinite(p.orientation).all()) or \
+                float(np.linalg.norm(position)) > MAX_POSITION_M:
+            raise FrameError("bad_pose", f"grasp position {position.tolist()} in {target_frame} "
+                             f"is not finite or more than {MAX_POSITION_M:g} m from its origin "
+                             f"(check the camera pose)")
 
 
 def _workspace_roi(camera: CameraModel, s: Settings, to_target: Transform,
@@ -228,3 +256,4 @@ def _place(result: FrameResult, s: Settings, to_target: Transform, source: Depth
         result.best_unplaced = str(placed[0])
     result.rejected_too_wide = sum(p.width_m > s.max_opening for p in good)
     result.poses = [p.transformed(to_target) for p in good if p.width_m <= s.max_opening]
+    _check_poses(result.poses, s.target_frame)

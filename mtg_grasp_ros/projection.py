@@ -314,15 +314,23 @@ def intersect_plane(ray: np.ndarray, plane: Plane, lift: float = 0.0) -> np.ndar
     return t * np.asarray(ray, dtype=np.float64)
 
 
-def depth_at(depth: np.ndarray, u: float, v: float, window: int = 5) -> float:
-    """Median valid depth (metres, z) in a window around (u, v); NaN, <=0 and inf are invalid."""
+def depth_at(depth: np.ndarray, u: float, v: float, window: int = 5,
+             depth_range: tuple[float, float] = (0.0, math.inf)) -> float:
+    """Median valid depth (metres, z) in a window around (u, v); NaN, <=0, inf and readings
+    outside ``depth_range`` (depth_min, depth_max) are invalid.
+    """
     h, w = depth.shape[:2]
     ui, vi = int(round(u)), int(round(v))
     r = window // 2
     patch = np.asarray(depth[max(vi - r, 0):vi + r + 1, max(ui - r, 0):ui + r + 1], np.float64)
-    valid = patch[np.isfinite(patch) & (patch > 0)]
-    if not (0 <= ui < w and 0 <= vi < h) or valid.size == 0:
+    finite = patch[np.isfinite(patch) & (patch > 0)]
+    valid = finite[(finite >= depth_range[0]) & (finite <= depth_range[1])]
+    if not (0 <= ui < w and 0 <= vi < h) or finite.size == 0:
         raise ProjectionError(f"no valid depth around pixel ({u:.1f}, {v:.1f})")
+    if valid.size == 0:
+        raise ProjectionError(f"the depth around pixel ({u:.1f}, {v:.1f}) is "
+                              f"{float(np.median(finite)):.4g} m, outside depth_min "
+                              f"{depth_range[0]:g} .. depth_max {depth_range[1]:g} m")
     return float(np.median(valid))
 
 
@@ -454,6 +462,7 @@ class DepthSource:
     plane: Plane = Plane()          # in the camera frame (use Plane.in_frame to convert)
     grasp_height: float = 0.0       # metres above the plane (plane) or past the surface (depth)
     distance: float = 0.5           # metres along the ray (fixed)
+    depth_range: tuple[float, float] = (0.0, math.inf)   # grasp centre z accepted, metres
 
     def __post_init__(self) -> None:
         if self.kind not in DEPTH_SOURCES:
@@ -461,18 +470,37 @@ class DepthSource:
                                   f"{DEPTH_SOURCES}")
         if not math.isfinite(self.distance) or self.distance <= 0:
             raise ProjectionError(f"fixed distance must be > 0, got {self.distance}")
+        near, far = self.depth_range
+        if not 0 <= near < far:
+            raise ProjectionError(f"depth range must be 0 <= min < max, got {near} .. {far}")
 
     def locate(self, camera: CameraModel, u: float, v: float,
                depth_image: np.ndarray | None = None) -> np.ndarray:
-        """The 3D point (camera frame) of the grasp centre seen at pixel (u, v)."""
+        """The 3D point (camera frame) of the grasp centre seen at pixel (u, v); a point
+        whose depth (z) is outside ``depth_range`` raises.
+        """
         ray = camera.ray(u, v)
         if self.kind == "plane":
-            return intersect_plane(ray, self.plane, self.grasp_height)
-        if self.kind == "fixed":
-            return ray / np.linalg.norm(ray) * self.distance
-        if depth_image is None:
+            point = intersect_plane(ray, self.plane, self.grasp_height)
+        elif self.kind == "fixed":
+            point = ray / np.linalg.norm(ray) * self.distance
+        elif depth_image is None:
             raise ProjectionError("depth source 'depth_topic' but no depth image received")
-        return ray * (depth_at(depth_image, u, v) + self.grasp_height)
+        else:
+            point = ray * (depth_at(depth_image, u, v, depth_range=self.depth_range)
+                           + self.grasp_height)
+        near, far = self.depth_range
+        if not near <= float(point[2]) <= far:
+            raise ProjectionError(f"the grasp centre's depth {float(point[2]):.4g} m is outside "
+                                  f"depth_min {near:g} .. depth_max {far:g} m")
+        return point
+
+    def camera_height(self) -> float:
+        """The camera's signed distance from the support plane (``plane`` in the camera
+        frame), metres: positive on the side the normal points to.
+        """
+        n = np.asarray(self.plane.normal, np.float64)
+        return float(-self.plane.offset / np.linalg.norm(n))
 
 
 def project_grasps(grasps: Sequence[Grasp], camera: CameraModel, source: DepthSource,

@@ -37,7 +37,7 @@ RELIABILITIES = ("auto", "best_effort", "reliable")
 #: The smallest ROI side (the smallest image the detector takes).
 MIN_ROI_PX = 4
 POSE_SOURCES = ("auto", "tf2", "static")
-#: How the node's callbacks are run: ``auto`` is the measured best (README, "Timing").
+#: How the node's callbacks are run (``auto``: single, see ``ros/executors.py``).
 EXECUTORS = ("auto", "single", "multi", "events")
 
 #: The default static camera pose: 0.6 m above the target frame's origin, looking straight
@@ -69,12 +69,14 @@ PARAMS: tuple[Param, ...] = (
           "bf16 and on CUDA GPUs that have it, fp16 on other GPUs, else fp32), fp32, bf16, fp16 "
           "(CUDA only).", choices=PRECISIONS, read_only=True),
     Param("torch_threads", 0, "CPU threads for inference (torch.set_num_threads, whole "
-          "process); 0: all cores but one (at least one), the one left to the executor and "
-          "DDS; the measured best on 2 cores (README, 'Timing').", (0, 256), read_only=True),
+          "process); 0: all cores but one (at least one), so that the executor, DDS and the "
+          "camera driver keep a core and do not stall the network's threads.", (0, 256),
+          read_only=True),
     Param("executor", "auto", "How callbacks are run: single (SingleThreadedExecutor), multi "
           "(MultiThreadedExecutor, 2 threads), events (rclpy.experimental.EventsExecutor, "
-          "where the installed rclpy has it; else single); auto: single (~/detect waits as a "
-          "coroutine; multi took 4.5 times the CPU to deliver the same images).",
+          "where the installed rclpy has it; else single); auto: single, because the callbacks "
+          "only store messages and ~/detect waits as a coroutine, so one thread serves everything "
+          "and leaves the CPU to inference.",
           choices=EXECUTORS, read_only=True),
     Param("input", "raw", "Subscribe to 'image' (raw) or 'image/compressed'.", choices=INPUTS,
           read_only=True),
@@ -87,9 +89,13 @@ PARAMS: tuple[Param, ...] = (
           "(and, at 640x480, about 1 MiB each of memory).", (1, 100), read_only=True),
     Param("mode", "continuous", "continuous: every newest frame; on_request: only when "
           "~/detect is called, on the next fresh frame.", choices=MODES),
-    Param("request_timeout", 5.0, "Seconds ~/detect waits for a fresh frame.", (0.1, 120.0)),
+    Param("request_timeout", 5.0, "Seconds ~/detect waits for a fresh frame (one that arrived "
+          "in time is then waited for until processed).", (0.1, 120.0)),
+    Param("detect.max_waiting", 200, "Most ~/detect calls that wait at once; a call past it "
+          "is answered at once, unsuccessfully (busy). The service's request queue holds "
+          "twice as many.", (1, 10000), read_only=True),
     Param("roi", [0, 0, 0, 0], "Region of interest [x, y, width, height] in image pixels; the "
-          "network sees its largest centred square. Width or height 0: the whole image."),
+          "network sees its largest centred square. All 0: the whole image."),
     Param("workspace", [0.0, 0.0, 0.0, 0.0], "Workspace rectangle [x_min, y_min, x_max, y_max] "
           "on the support plane in target_frame, metres; when set (not all 0) the ROI is this "
           "rectangle projected into each image through the camera pose (replaces roi)."),
@@ -127,6 +133,11 @@ PARAMS: tuple[Param, ...] = (
     Param("depth_max_age", 0.5, "depth_topic: a depth image whose stamp is further than this "
           "from the colour image's is not used (bad_depth), seconds; 0: no check.",
           (0.0, 3600.0)),
+    Param("depth_min", 0.05, "Nearest grasp centre accepted, metres along the optical axis; "
+          "depth readings nearer than this are invalid (a lens-covering object, noise).",
+          (0.0, 100.0)),
+    Param("depth_max", 10.0, "Farthest grasp centre accepted, metres along the optical axis; "
+          "depth readings farther are invalid.", (0.001, 1000.0)),
     Param("fixed_distance", 0.5, "Distance along the ray for depth_source fixed, metres.",
           (0.01, 20.0)),
     Param("tf.timeout", 0.25, "Seconds to wait for the transform at the image stamp (a "
@@ -292,24 +303,19 @@ class Settings:
     approach: str = "optical_axis"
     tool: ToolFrame = ToolFrame()
     workspace: WorkspaceRect | None = None   # on the support plane, in target_frame
+    max_waiting: int = 200        # ~/detect calls waiting at once
 
     @classmethod
     def from_values(cls, v: Mapping[str, Any]) -> Settings:
         """Settings of a full set of parameter values; ValueError naming the bad value."""
         post = PostprocessConfig(v["sigma_q"], v["sigma_angle"], v["sigma_width"], v["top_k"],
                                  v["min_distance"], v["min_quality"])
-        roi = tuple(int(x) for x in v["roi"])
-        if len(roi) != 4 or min(roi) < 0:
-            raise ValueError(f"roi must be [x, y, width, height] with values >= 0, got {list(roi)}")
-        if roi[2] > 0 and roi[3] > 0 and min(roi[2], roi[3]) < MIN_ROI_PX:
-            raise ValueError(f"roi width and height must be 0 (whole image) or at least "
-                             f"{MIN_ROI_PX} px, got {list(roi)}")
-        if not v["target_frame"]:
-            raise ValueError("target_frame must not be empty")
+        target = _frame_name(v, "target_frame")
         depth = DepthSource(_choice(v, "depth_source", DEPTH_SOURCES),
                             Plane(_vector(v, "plane.normal", 3), float(v["plane.offset"])),
-                            float(v["grasp_height"]), float(v["fixed_distance"]))
-        pose = Transform(_vector(v, "camera_pose.xyz", 3),
+                            float(v["grasp_height"]), float(v["fixed_distance"]),
+                            _depth_range(v))
+        pose = Transform(_position(v, "camera_pose.xyz"),
                          tuple(rpy_to_quat(*_vector(v, "camera_pose.rpy", 3)).tolist()))
         tool = ToolFrame(float(v["tool.offset"]),
                          tuple(rpy_to_quat(*_vector(v, "tool.rpy", 3)).tolist()),
@@ -317,13 +323,63 @@ class Settings:
         ws = list(v["workspace"])
         workspace = WorkspaceRect.from_sequence(_vector(v, "workspace", 4)) \
             if ws and any(float(x) != 0.0 for x in ws) else None
-        return cls(post, (roi[0], roi[1], roi[2], roi[3]) if roi[2] > 0 and roi[3] > 0 else None,
-                   _choice(v, "mode", MODES), float(v["request_timeout"]),
-                   float(v["max_opening"]), v["target_frame"], depth,
-                   v["plane.frame"] or v["target_frame"], float(v["tf.timeout"]),
-                   bool(v["tf.fallback_latest"]), pose, float(v["depth_max_age"]),
+        return cls(post, _roi(v), _choice(v, "mode", MODES), float(v["request_timeout"]),
+                   float(v["max_opening"]), target, depth,
+                   _frame_name(v, "plane.frame") if v["plane.frame"] else target,
+                   float(v["tf.timeout"]), bool(v["tf.fallback_latest"]), pose,
+                   float(v["depth_max_age"]),
                    tf_fallback_max_age=float(v["tf.fallback_max_age"]),
-                   approach=_choice(v, "approach", APPROACHES), tool=tool, workspace=workspace)
+                   approach=_choice(v, "approach", APPROACHES), tool=tool, workspace=workspace,
+                   max_waiting=int(v["detect.max_waiting"]))
+
+
+#: The farthest a static camera position may be from target_frame's origin, metres: beyond it
+#: float32 outputs (``~/grasps``) lose the millimetres or overflow.
+MAX_POSITION_M = 1e5
+
+
+def _roi(v: Mapping[str, Any]) -> tuple[int, int, int, int] | None:
+    """The roi parameter: None for all zeros (the whole image); ValueError for a half-set one."""
+    try:
+        roi = tuple(int(x) for x in v["roi"])
+    except (TypeError, ValueError):
+        raise ValueError(f"roi must be 4 integers [x, y, width, height], got {v['roi']!r}") \
+            from None
+    if len(roi) != 4 or min(roi) < 0:
+        raise ValueError(f"roi must be [x, y, width, height] with values >= 0, got {list(roi)}")
+    if not any(roi):
+        return None
+    if min(roi[2], roi[3]) < MIN_ROI_PX:
+        raise ValueError(f"roi width and height must both be at least {MIN_ROI_PX} px (or the "
+                         f"whole roi 0 for the whole image), got {list(roi)}")
+    return roi[0], roi[1], roi[2], roi[3]
+
+
+def _frame_name(v: Mapping[str, Any], name: str) -> str:
+    """A tf2 frame name parameter; ValueError when empty or holding whitespace."""
+    value = v[name]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must not be empty")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"{name} {value!r} is not a frame name: it holds spaces or control "
+                         f"characters")
+    return value
+
+
+def _position(v: Mapping[str, Any], name: str) -> Any:
+    """A position vector parameter, finite and within :data:`MAX_POSITION_M` of the origin."""
+    xyz = _vector(v, name, 3)
+    if math.hypot(*xyz) > MAX_POSITION_M:
+        raise ValueError(f"{name} {list(xyz)} is more than {MAX_POSITION_M:g} m from the origin")
+    return xyz
+
+
+def _depth_range(v: Mapping[str, Any]) -> tuple[float, float]:
+    """(depth_min, depth_max); ValueError unless depth_min < depth_max."""
+    near, far = float(v["depth_min"]), float(v["depth_max"])
+    if not near < far:
+        raise ValueError(f"depth_min ({near}) must be less than depth_max ({far})")
+    return near, far
 
 
 def settings_from(params_file: str | Path | None = None,

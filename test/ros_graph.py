@@ -28,7 +28,7 @@ from std_msgs.msg import Float32MultiArray
 from visualization_msgs.msg import MarkerArray
 
 from mtg_grasp_ros.projection import CameraModel
-from mtg_grasp_ros.ros import messages
+from mtg_grasp_ros.ros import grasp_encoders, image_codec
 from mtg_grasp_ros.ros.node import GraspDetectorNode
 
 TIMEOUT = 20.0
@@ -107,7 +107,7 @@ class Graph:
 
     def send_info(self, info: CameraInfo | None = None) -> None:
         """Publish CameraInfo and wait until the node holds exactly it."""
-        info = info or messages.camera_info_msg(camera(), self.next_stamp())
+        info = info or image_codec.camera_info_msg(camera(), self.next_stamp())
         self.pub_info.publish(info)
         assert self.wait(lambda: self.node.camera_info is not None and
                          list(self.node.camera_info.k) == list(info.k)
@@ -124,13 +124,13 @@ class Graph:
         rgb = sc.scene() if rgb is None else rgb
         stamp = stamp or self.next_stamp()
         self.got.clear()
-        msg = messages.rgb_to_compressed_msg(rgb, "camera_optical", stamp, "png") if compressed \
-            else messages.rgb_to_image_msg(rgb, "camera_optical", stamp, encoding)
+        msg = image_codec.rgb_to_compressed_msg(rgb, "camera_optical", stamp, "png") if compressed \
+            else image_codec.rgb_to_image_msg(rgb, "camera_optical", stamp, encoding)
         self.send_image(msg)
         assert self.wait(lambda: any(c.header.stamp == stamp for c in self.got["grasp_candidates"])
                          and self.got["grasp_info"]), "no grasp_candidates for the frame"
         cands = next(c for c in self.got["grasp_candidates"] if c.header.stamp == stamp)
-        rows = messages.grasp_info_rows(self.got["grasp_info"][-1])
+        rows = grasp_encoders.info_to_table(self.got["grasp_info"][-1])
         assert len(rows) == len(cands.poses)
         if not rows.size:
             return None, rows

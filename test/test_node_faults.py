@@ -22,7 +22,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.parameter import Parameter
 from ros_graph import Graph, camera
 
-from mtg_grasp_ros.ros import messages
+from mtg_grasp_ros.ros import grasp_encoders, image_codec
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +31,8 @@ def model(tmp_path_factory):
 
 
 def _image(g, rgb=None, stamp=None):
-    return messages.rgb_to_image_msg(sc.scene() if rgb is None else rgb, "camera_optical",
-                                     stamp or g.next_stamp())
+    return image_codec.rgb_to_image_msg(sc.scene() if rgb is None else rgb, "camera_optical",
+                                        stamp or g.next_stamp())
 
 
 def _levels(g):
@@ -51,12 +51,12 @@ def test_wrong_inputs_are_bad_input_reasons_not_internal_errors(model):
         # CameraInfo with 3, 6 or 20 distortion coefficients: bad_intrinsics (was an OpenCV
         # error counted as internal_error, diagnostics ERROR "inference failing")
         for n in (3, 6, 20):
-            info = messages.camera_info_msg(camera(), g.next_stamp())
+            info = image_codec.camera_info_msg(camera(), g.next_stamp())
             info.d = [0.01] * n
             g.send_info(info)
             g.expect_bad("bad_intrinsics", lambda: g.send_image(_image(g)))
             assert f"got {n}" in node.last_error["bad_intrinsics"]
-        info = messages.camera_info_msg(camera(), g.next_stamp())
+        info = image_codec.camera_info_msg(camera(), g.next_stamp())
         info.distortion_model = "fisheye_of_my_own"
         g.send_info(info)
         g.expect_bad("bad_intrinsics", lambda: g.send_image(_image(g)))
@@ -85,7 +85,7 @@ def test_camera_info_roi_crop_is_offset_not_scaled(model):
     """The image is a 80x60 crop at (60, 10) of the 160x120 camera the CameraInfo's k describes."""
     g = Graph(model)
     try:
-        info = messages.camera_info_msg(camera(), g.next_stamp())
+        info = image_codec.camera_info_msg(camera(), g.next_stamp())
         info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 60, 10, 80, 60
         g.send_info(info)
         crop = np.ascontiguousarray(sc.scene()[10:70, 60:140])
@@ -109,15 +109,15 @@ def test_stale_depth_and_a_depth_hole_at_the_best_grasp(model):
         cv2.circle(rgb, second, 7, (170, 170, 170), -1, cv2.LINE_AA)    # a dimmer disk
         depth = np.full((sc.H, sc.W), 600, np.uint16)
         # a depth image one hour older than the colour image: not used
-        g.pub_depth.publish(messages.rgb_to_image_msg(depth, "camera_optical",
-                                                      Time(sec=10_000 - 3600), "16UC1"))
+        g.pub_depth.publish(image_codec.rgb_to_image_msg(depth, "camera_optical",
+                                                         Time(sec=10_000 - 3600), "16UC1"))
         assert g.wait(lambda: node.depth_msg is not None)
         g.expect_bad("bad_depth", lambda: g.send_image(_image(g, rgb, Time(sec=10_000))))
         assert "depth_max_age" in node.last_error["bad_depth"]
         # a hole (0 = no reading) around the best grasp: the second is published, counted
         depth[sc.BLOB[1] - 10:sc.BLOB[1] + 11, sc.BLOB[0] - 10:sc.BLOB[0] + 11] = 0
-        g.pub_depth.publish(messages.rgb_to_image_msg(depth, "camera_optical", g.next_stamp(),
-                                                      "16UC1"))
+        g.pub_depth.publish(image_codec.rgb_to_image_msg(depth, "camera_optical", g.next_stamp(),
+                                                         "16UC1"))
         assert g.wait(lambda: node.depth_msg is not None and
                       int(np.frombuffer(node.depth_msg.data, np.uint16)[
                           sc.BLOB[1] * sc.W + sc.BLOB[0]]) == 0)
@@ -156,24 +156,25 @@ def test_corrupt_and_oversized_compressed_images_are_bad_images(model):
         # a real JPEG (a textured frame) with 8 bytes of its entropy-coded data garbled
         texture = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (120, 160, 3),
                                                                      np.uint8), (9, 9), 3)
-        good = messages.rgb_to_compressed_msg(texture, "camera_optical", g.next_stamp(),
-                                              "jpeg", 90)
+        good = image_codec.rgb_to_compressed_msg(texture, "camera_optical", g.next_stamp(),
+                                                 "jpeg", 90)
         data = bytearray(good.data)
         sos = data.index(b"\xff\xda")
         for k in range(8):
             data[sos + 200 + k] ^= 0x5A
         assert cv2.imdecode(np.frombuffer(bytes(data), np.uint8), cv2.IMREAD_COLOR) is not None
-        bad = messages.CompressedImage(header=good.header, format="jpeg", data=bytes(data))
+        bad = image_codec.CompressedImage(header=good.header, format="jpeg", data=bytes(data))
         g.expect_bad("bad_image", lambda: g.send_image(bad))
         assert "corrupt JPEG" in node.last_error["bad_image"]
         # a PNG that declares 20000x20000: refused from its header
-        png = bytearray(messages.rgb_to_compressed_msg(np.zeros((8, 8, 3), np.uint8),
-                                                       "camera_optical", g.next_stamp(),
-                                                       "png").data)
+        png = bytearray(image_codec.rgb_to_compressed_msg(np.zeros((8, 8, 3), np.uint8),
+                                                          "camera_optical", g.next_stamp(),
+                                                          "png").data)
         png[16:24] = (20000).to_bytes(4, "big") * 2
         png[29:33] = zlib.crc32(bytes(png[12:29])).to_bytes(4, "big")
-        bomb = messages.CompressedImage(header=messages.header("camera_optical", g.next_stamp()),
-                                        format="png", data=bytes(png))
+        bomb = image_codec.CompressedImage(
+            header=grasp_encoders.header("camera_optical", g.next_stamp()),
+            format="png", data=bytes(png))
         g.expect_bad("bad_image", lambda: g.send_image(bomb))
         assert "20000x20000" in node.last_error["bad_image"]
         pose, _ = g.detect(compressed=True)
@@ -367,7 +368,7 @@ def test_auto_reliability_switch_loses_and_repeats_no_frame(model):
         rgb = np.zeros((48, 64, 3), np.uint8)
         sent, end = 0, time.monotonic() + 4.0       # four follow periods: the switch is inside
         while time.monotonic() < end:
-            g.send_image(messages.rgb_to_image_msg(rgb, "camera_optical", g.next_stamp()))
+            g.send_image(image_codec.rgb_to_image_msg(rgb, "camera_optical", g.next_stamp()))
             sent += 1
             time.sleep(0.02)
         assert g.node.input_reliability("image") == ReliabilityPolicy.RELIABLE

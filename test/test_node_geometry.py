@@ -15,7 +15,7 @@ import ros_scene as sc
 from ros_graph import Graph
 from visualization_msgs.msg import Marker
 
-from mtg_grasp_ros.ros import messages
+from mtg_grasp_ros.ros import image_codec
 
 MM = 0.002   # metres: "within a few millimetres"
 
@@ -79,7 +79,7 @@ def test_plane_source_pose_is_the_ray_table_intersection(model):
         dbg = g.got["debug_image"][-1]
         assert (dbg.width, dbg.height, dbg.encoding) == (sc.W, sc.H, "rgb8")
         assert dbg.header.stamp == pose.header.stamp
-        drawn = messages.image_to_rgb(dbg)
+        drawn = image_codec.image_to_rgb(dbg)
         assert (drawn == [0, 255, 0]).all(-1).sum() > 20          # the best grasp's jaws
         y0, x0 = int(round(v)), int(round(u))
         assert not np.array_equal(drawn[y0 - 3:y0 + 4, x0 - 3:x0 + 4],
@@ -117,8 +117,8 @@ def test_fixed_and_depth_topic_sources(model):
         # depth_topic: an aligned 16UC1 image, 520 mm everywhere
         assert g.node.set_parameters([messages_param("depth_source", "depth_topic")])[0].successful
         depth = np.full((sc.H, sc.W), 520, np.uint16)
-        g.pub_depth.publish(messages.rgb_to_image_msg(depth, "camera_optical", g.next_stamp(),
-                                                      "16UC1"))
+        g.pub_depth.publish(image_codec.rgb_to_image_msg(depth, "camera_optical", g.next_stamp(),
+                                                         "16UC1"))
         assert g.wait(lambda: g.node.depth_msg is not None)
         pose, rows = g.detect()
         u, v = rows[0][2], rows[0][3]

@@ -26,7 +26,7 @@ from rclpy.parameter import Parameter
 from ros_graph import TIMEOUT, Graph, camera
 from std_srvs.srv import Trigger
 
-from mtg_grasp_ros.ros import messages
+from mtg_grasp_ros.ros import image_codec
 from mtg_grasp_ros.ros.node import GraspDetectorNode
 from mtg_grasp_ros.settings import PARAMS, flatten_params
 
@@ -104,8 +104,8 @@ def test_on_request_mode_runs_only_when_asked(model, single_thread):
         g.send_info()
         client = g.io.create_client(Trigger, "/grasp_detector/detect")
         for _ in range(3):
-            g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical",
-                                                   g.next_stamp()))
+            g.send_image(image_codec.rgb_to_image_msg(sc.scene(), "camera_optical",
+                                                      g.next_stamp()))
         assert g.wait(lambda: node.counts["received"] >= 3)
         assert node.counts["processed"] == 0 and not g.got["grasp_candidates"]
 
@@ -116,7 +116,7 @@ def test_on_request_mode_runs_only_when_asked(model, single_thread):
         time.sleep(0.2)
         assert not future.done()                  # the older frame does not count as fresh
         fresh = g.next_stamp()
-        g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical", fresh))
+        g.send_image(image_codec.rgb_to_image_msg(sc.scene(), "camera_optical", fresh))
         assert g.wait(future.done)
         answer = future.result()
         assert answer.success and answer.message.startswith("grasp at (") \
@@ -151,16 +151,16 @@ def test_executable_runs_as_a_process_and_stops_cleanly(model):
     try:
         poses = []
         node.create_subscription(PoseStamped, "/grasp_detector/grasp_pose", poses.append, 10)
-        pub_img = node.create_publisher(messages.Image, "/cam/image_raw", 10)
-        pub_info = node.create_publisher(messages.CameraInfo, "/cam/camera_info", 10)
+        pub_img = node.create_publisher(image_codec.Image, "/cam/image_raw", 10)
+        pub_info = node.create_publisher(image_codec.CameraInfo, "/cam/camera_info", 10)
         executor = SingleThreadedExecutor(context=ctx)
         executor.add_node(node)
         end = time.monotonic() + 60
         while not poses and time.monotonic() < end and proc.poll() is None:
-            stamp = messages.Time(sec=int(time.time()), nanosec=0)
-            pub_info.publish(messages.camera_info_msg(camera(), stamp))
+            stamp = image_codec.Time(sec=int(time.time()), nanosec=0)
+            pub_info.publish(image_codec.camera_info_msg(camera(), stamp))
             executor.spin_once(timeout_sec=0.2)
-            pub_img.publish(messages.rgb_to_image_msg(sc.scene(), "camera_optical", stamp))
+            pub_img.publish(image_codec.rgb_to_image_msg(sc.scene(), "camera_optical", stamp))
             executor.spin_once(timeout_sec=0.3)
         assert poses, "no pose from the node process (its output follows the test)"
         p = poses[-1]

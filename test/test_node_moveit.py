@@ -18,7 +18,7 @@ import ros_scene as sc
 from rclpy.parameter import Parameter
 from ros_graph import Graph
 
-from mtg_grasp_ros.ros import messages
+from mtg_grasp_ros.ros import grasp_encoders, image_codec
 
 TILT_RPY = (math.pi - 0.5, 0.0, 0.4)     # the scene's camera pitched 0.5 rad off vertical
 
@@ -74,7 +74,7 @@ def test_tilted_camera_plane_normal_tool_offset_and_pregrasp(model):
         assert cloud.header == pre.header == pose.header
         np.testing.assert_allclose(_xyz(pre.poses[0]), centre + (offset + back) * up, atol=2e-3)
         assert pre.poses[0].orientation == pose.pose.orientation
-        cols = messages.grasps_rows(cloud)
+        cols = grasp_encoders.cloud_to_table(cloud)
         assert cols["width"][0] == pytest.approx(width_m, rel=1e-5)
         np.testing.assert_allclose([cols["pre_x"][0], cols["pre_y"][0], cols["pre_z"][0]],
                                    _xyz(pre.poses[0]), atol=1e-5)
@@ -110,7 +110,7 @@ def test_workspace_parameter_sets_the_roi_from_the_camera_pose(model):
         # a workspace the camera cannot see: a bad_roi frame, counted
         assert g.node.set_parameters([Parameter("workspace", value=[5.0, 5.0, 5.5, 5.5])])[0] \
             .successful
-        g.expect_bad("bad_roi", lambda: g.send_image(messages.rgb_to_image_msg(
+        g.expect_bad("bad_roi", lambda: g.send_image(image_codec.rgb_to_image_msg(
             sc.scene(), "camera_optical", g.next_stamp())))
         assert "workspace" in g.node.last_error["bad_roi"]
     finally:

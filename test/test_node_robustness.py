@@ -15,7 +15,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.parameter import Parameter
 from ros_graph import Graph, camera
 
-from mtg_grasp_ros.ros import messages
+from mtg_grasp_ros.ros import image_codec
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,8 @@ def model(tmp_path_factory):
 
 
 def _image(g, rgb=None, encoding="rgb8"):
-    return messages.rgb_to_image_msg(sc.scene() if rgb is None else rgb, "camera_optical",
-                                     g.next_stamp(), encoding)
+    return image_codec.rgb_to_image_msg(sc.scene() if rgb is None else rgb, "camera_optical",
+                                        g.next_stamp(), encoding)
 
 
 def _diagnostics(g):
@@ -66,7 +66,7 @@ def test_bad_inputs_are_counted_and_the_node_survives(model):
         g.expect_bad("bad_image", lambda: g.send_image(_image(g, np.zeros((3, 3, 3), np.uint8))))
         # CameraInfo with zero, then NaN intrinsics
         for k in ([0.0] * 9, [math.nan, 0, sc.CX, 0, math.nan, sc.CY, 0, 0, 1]):
-            info = messages.camera_info_msg(camera(), g.next_stamp())
+            info = image_codec.camera_info_msg(camera(), g.next_stamp())
             info.k = k
             g.send_info(info)
             g.expect_bad("bad_intrinsics", lambda: g.send_image(_image(g)))
@@ -88,8 +88,8 @@ def test_bad_inputs_are_counted_and_the_node_survives(model):
         # depth_topic with no depth image, then a misaligned one
         assert node.set_parameters([Parameter("depth_source", value="depth_topic")])[0].successful
         g.expect_bad("no_depth", lambda: g.send_image(_image(g)))
-        g.pub_depth.publish(messages.rgb_to_image_msg(np.ones((10, 10), np.float32),
-                                                      "camera_optical", g.next_stamp(), "32FC1"))
+        g.pub_depth.publish(image_codec.rgb_to_image_msg(np.ones((10, 10), np.float32),
+                                                         "camera_optical", g.next_stamp(), "32FC1"))
         assert g.wait(lambda: node.depth_msg is not None)
         g.expect_bad("bad_depth", lambda: g.send_image(_image(g)))
         assert node.set_parameters([Parameter("depth_source", value="plane")])[0].successful
@@ -146,7 +146,7 @@ def running(model):
 
 
 def _send(g, stamp):
-    g.send_image(messages.rgb_to_image_msg(sc.scene(), "camera_optical", stamp))
+    g.send_image(image_codec.rgb_to_image_msg(sc.scene(), "camera_optical", stamp))
 
 
 def test_only_the_newest_frame_is_processed_and_drops_are_counted(running):

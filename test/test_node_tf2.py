@@ -24,7 +24,7 @@ from rclpy.parameter import Parameter
 from ros_graph import Graph
 
 from mtg_grasp_ros.projection import Transform, rpy_to_quat
-from mtg_grasp_ros.ros import messages
+from mtg_grasp_ros.ros import grasp_encoders, image_codec
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,9 @@ def model(tmp_path_factory):
 def _camera_transform(stamp, shift_x: float = 0.0) -> TransformStamped:
     xyz = (sc.CAMERA_XYZ[0] + shift_x, sc.CAMERA_XYZ[1], sc.CAMERA_XYZ[2])
     t = Transform(xyz, tuple(rpy_to_quat(*sc.CAMERA_RPY).tolist()))
-    return TransformStamped(header=messages.header("base_link", stamp),
-                            child_frame_id="camera_optical", transform=messages.transform_msg(t))
+    return TransformStamped(header=grasp_encoders.header("base_link", stamp),
+                            child_frame_id="camera_optical",
+                            transform=grasp_encoders.transform_msg(t))
 
 
 def _position(pose):
@@ -50,7 +51,7 @@ def test_tf2_static_transform_gives_the_true_pose(model):
     try:
         assert g.node.camera_pose.name == "tf2"
         g.send_info()
-        g.expect_bad("no_transform", lambda: g.send_image(messages.rgb_to_image_msg(
+        g.expect_bad("no_transform", lambda: g.send_image(image_codec.rgb_to_image_msg(
             sc.scene(), "camera_optical", g.next_stamp())))
         broadcaster = tf2_ros.StaticTransformBroadcaster(g.io)
         broadcaster.sendTransform(_camera_transform(g.next_stamp()))
@@ -69,11 +70,11 @@ def test_tf2_falls_back_to_the_latest_transform_when_asked(model):
     try:
         g.send_info()
         broadcaster = tf2_ros.TransformBroadcaster(g.io)
-        broadcaster.sendTransform(_camera_transform(messages.Time(sec=10, nanosec=0)))
+        broadcaster.sendTransform(_camera_transform(image_codec.Time(sec=10, nanosec=0)))
         assert g.wait(lambda: g.node.camera_pose.buffer.can_transform(
             "base_link", "camera_optical", rclpy_time()))
         # images are stamped long after the only transform: extrapolation into the future
-        g.expect_bad("no_transform", lambda: g.send_image(messages.rgb_to_image_msg(
+        g.expect_bad("no_transform", lambda: g.send_image(image_codec.rgb_to_image_msg(
             sc.scene(), "camera_optical", g.next_stamp())))
         assert g.node.set_parameters([Parameter("tf.fallback_latest", value=True)])[0].successful
         pose, rows = g.detect()
@@ -149,7 +150,7 @@ def test_moving_camera_old_fallback_is_refused_or_counted_and_reported(model):
         for _ in range(2):
             stamp, timer = _send_late(g, broadcaster, 0.8)
             g.expect_bad("stale_transform", lambda s=stamp: g.send_image(
-                messages.rgb_to_image_msg(sc.scene(), "camera_optical", s)))
+                image_codec.rgb_to_image_msg(sc.scene(), "camera_optical", s)))
             timer.join()
         assert "tf.fallback_max_age" in g.node.last_error["stale_transform"]
         assert not g.got["grasp_pose"] and g.node.counts["tf_fallback"] == 0
@@ -183,3 +184,22 @@ def test_moving_camera_old_fallback_is_refused_or_counted_and_reported(model):
 def rclpy_time():
     from rclpy.time import Time
     return Time()
+
+
+def test_an_absurd_transform_is_refused_not_published_as_infinity(model):
+    """A camera 1e200 m away (a finite but absurd tf2 pose) must not reach ~/grasps, whose
+    float32 fields would hold infinity.
+    """
+    g = Graph(model, camera_pose__source="tf2")
+    try:
+        g.send_info()
+        broadcaster = tf2_ros.StaticTransformBroadcaster(g.io)
+        broadcaster.sendTransform(_camera_transform(g.next_stamp(), shift_x=1e200))
+        assert g.wait(lambda: g.node.camera_pose.buffer.can_transform(
+            "base_link", "camera_optical", rclpy_time()))
+        g.expect_bad("bad_pose", lambda: g.send_image(image_codec.rgb_to_image_msg(
+            sc.scene(), "camera_optical", g.next_stamp())))
+        assert "1e+200" in g.node.last_error["bad_pose"]
+        assert not g.got["grasps"] and not g.got["grasp_pose"]
+    finally:
+        g.close()

@@ -33,7 +33,7 @@ from mtg_grasp_ros.bags.sample import (
     write_camera_bag,
 )
 from mtg_grasp_ros.projection import Transform
-from mtg_grasp_ros.ros.messages import grasp_info_rows
+from mtg_grasp_ros.ros.grasp_encoders import info_to_table
 from mtg_grasp_ros.ros.offline import (
     CSV_COLUMNS,
     GRASPS,
@@ -161,7 +161,7 @@ def test_generated_bag_twice_gives_identical_grasps(tmp_path, model):
     info = read_topic(tmp_path / "a" / "grasps", INFO)[0][2]
     from rclpy.serialization import deserialize_message
     from std_msgs.msg import Float32MultiArray
-    table = grasp_info_rows(deserialize_message(info, Float32MultiArray))
+    table = info_to_table(deserialize_message(info, Float32MultiArray))
     assert table.shape[1] == 7 and 1 <= table.shape[0] <= 3
     assert table[0, 2] == pytest.approx(float(rows[0]["u"]), abs=1e-3)
 
@@ -172,7 +172,7 @@ def test_workspace_keeps_every_candidate_on_its_rectangle(tmp_path, model):
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import PointCloud2
 
-    from mtg_grasp_ros.ros.messages import grasps_rows
+    from mtg_grasp_ros.ros.grasp_encoders import cloud_to_table
 
     high = Transform((0.05, 0.0, 0.45), LOOKING_DOWN.rotation)
     bag = make_bag(tmp_path / "bag", frames=4, pose=high)
@@ -184,7 +184,7 @@ def test_workspace_keeps_every_candidate_on_its_rectangle(tmp_path, model):
     clouds = read_topic(tmp_path / "out" / "grasps", GRASPS)
     n = 0
     for _, _, raw in clouds:
-        cols = grasps_rows(deserialize_message(raw, PointCloud2))
+        cols = cloud_to_table(deserialize_message(raw, PointCloud2))
         n += len(cols["x"])
         assert ((cols["x"] >= rect[0] - 0.005) & (cols["x"] <= rect[2] + 0.005)).all()
         assert ((cols["y"] >= rect[1] - 0.005) & (cols["y"] <= rect[3] + 0.005)).all()

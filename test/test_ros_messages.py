@@ -24,7 +24,8 @@ from mtg_grasp_ros.projection import (
     project_grasps,
     rpy_to_quat,
 )
-from mtg_grasp_ros.ros import messages as m
+from mtg_grasp_ros.ros import grasp_encoders as gm
+from mtg_grasp_ros.ros import image_codec as im
 
 STAMP = Time(sec=12, nanosec=345)
 CAM = CameraModel(500.0, 500.0, 159.5, 119.5, 320, 240, "cam")
@@ -42,33 +43,33 @@ def _scene(h=48, w=64):
 
 def test_pose_stamped_and_array_copy_pose_header():
     p = _pose()
-    msg = m.pose_stamped(p, "base", STAMP)
+    msg = gm.pose_stamped(p, "base", STAMP)
     assert msg.header.frame_id == "base" and msg.header.stamp == STAMP
     assert [msg.pose.position.x, msg.pose.position.y, msg.pose.position.z] == \
         pytest.approx(p.position.tolist())
     q = msg.pose.orientation
     assert [q.x, q.y, q.z, q.w] == pytest.approx(p.orientation.tolist())
-    arr = m.pose_array([p, _pose(x=200)], "base", STAMP)
+    arr = gm.pose_array([p, _pose(x=200)], "base", STAMP)
     assert len(arr.poses) == 2 and arr.poses[1].position.x > arr.poses[0].position.x
 
 
 def test_grasp_info_layout_round_trip():
     poses = [_pose(quality=0.9), _pose(x=10, y=20, angle=-1.0, width=30, quality=0.5)]
-    msg = m.grasp_info(poses)
+    msg = gm.grasp_info(poses)
     assert [d.label for d in msg.layout.dim] == \
         ["candidates", "quality,width_m,u,v,angle_rad,width_px,depth_m"]
     assert [d.size for d in msg.layout.dim] == [2, 7]
     assert [d.stride for d in msg.layout.dim] == [14, 7]
-    rows = m.grasp_info_rows(msg)
+    rows = gm.info_to_table(msg)
     assert rows[1] == pytest.approx([0.5, poses[1].width_m, 10, 20, -1.0, 30, 0.6], rel=1e-6)
     assert rows[0, 1] == pytest.approx(40 * 0.6 / 500, rel=1e-6)
-    empty = m.grasp_info([])
-    assert m.grasp_info_rows(empty).shape == (0, 7)
+    empty = gm.grasp_info([])
+    assert gm.info_to_table(empty).shape == (0, 7)
 
 
 def test_markers_clear_then_draw_jaws_at_the_opening():
     p = _pose(angle=0.0, quality=1.0)
-    arr = m.markers([p], "cam", STAMP, finger_length=0.04, jaw_thickness=0.01)
+    arr = gm.markers([p], "cam", STAMP, finger_length=0.04, jaw_thickness=0.01)
     assert arr.markers[0].action == Marker.DELETEALL
     jaws = [mk for mk in arr.markers[1:] if mk.type == Marker.CUBE]
     arrow = [mk for mk in arr.markers[1:] if mk.type == Marker.ARROW]
@@ -89,8 +90,8 @@ def test_image_round_trip_rosbags(encoding):
     rgb = _scene()
     arr = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "rgba8": np.dstack([rgb, rgb[..., :1]]),
            "bgra8": np.dstack([rgb[..., ::-1], rgb[..., :1]]), "mono8": rgb[..., 0]}[encoding]
-    msg = m.rgb_to_image_msg(arr, "cam", STAMP, encoding)
-    out = m.image_to_rgb(msg, backend="rosbags-image")
+    msg = im.rgb_to_image_msg(arr, "cam", STAMP, encoding)
+    out = im.image_to_rgb(msg, backend="rosbags-image")
     expect = np.dstack([rgb[..., 0]] * 3) if encoding == "mono8" else rgb
     np.testing.assert_array_equal(out, expect)
 
@@ -99,96 +100,96 @@ def test_padded_rows_are_unpadded():
     rgb = _scene(6, 5)
     padded = np.zeros((6, 5 * 3 + 3), np.uint8)
     padded[:, :15] = rgb.reshape(6, 15)
-    msg = m.rgb_to_image_msg(rgb, "cam", STAMP)
+    msg = im.rgb_to_image_msg(rgb, "cam", STAMP)
     msg.step = 18
     msg.data = padded.tobytes()
-    np.testing.assert_array_equal(m.image_to_rgb(msg, backend="rosbags-image"), rgb)
+    np.testing.assert_array_equal(im.image_to_rgb(msg, backend="rosbags-image"), rgb)
 
 
 def test_cv_bridge_path():
     pytest.importorskip("cv_bridge")
     rgb = _scene()
-    msg = m.rgb_to_image_msg(rgb[..., ::-1], "cam", STAMP, "bgr8")
-    np.testing.assert_array_equal(m.image_to_rgb(msg, backend="cv_bridge"), rgb)
+    msg = im.rgb_to_image_msg(rgb[..., ::-1], "cam", STAMP, "bgr8")
+    np.testing.assert_array_equal(im.image_to_rgb(msg, backend="cv_bridge"), rgb)
 
 
 @pytest.mark.parametrize("mutate, kind", [
-    (lambda msg: setattr(msg, "encoding", "yuv422"), m.UnsupportedEncoding),
+    (lambda msg: setattr(msg, "encoding", "yuv422"), im.UnsupportedEncoding),
     (lambda msg: (setattr(msg, "height", 0), setattr(msg, "width", 0)), ImageError),
     (lambda msg: setattr(msg, "data", bytes(10)), ImageError),
     (lambda msg: setattr(msg, "step", 3), ImageError),
 ])
 def test_bad_images_raise_image_errors(mutate, kind):
-    msg = m.rgb_to_image_msg(_scene(), "cam", STAMP)
+    msg = im.rgb_to_image_msg(_scene(), "cam", STAMP)
     mutate(msg)
     with pytest.raises(kind):
-        m.image_to_rgb(msg, backend="rosbags-image")
+        im.image_to_rgb(msg, backend="rosbags-image")
 
 
 def test_compressed_round_trip():
     rgb = np.zeros((40, 60, 3), np.uint8)
     rgb[10:30, 20:40] = (200, 30, 10)
-    out = m.compressed_to_rgb(m.rgb_to_compressed_msg(rgb, "cam", STAMP, "png"))
+    out = im.compressed_to_rgb(im.rgb_to_compressed_msg(rgb, "cam", STAMP, "png"))
     np.testing.assert_array_equal(out, rgb)
-    jpg = m.compressed_to_rgb(m.rgb_to_compressed_msg(rgb, "cam", STAMP, "jpeg"))
+    jpg = im.compressed_to_rgb(im.rgb_to_compressed_msg(rgb, "cam", STAMP, "jpeg"))
     assert np.abs(jpg.astype(int) - rgb).mean() < 5
-    bad = m.rgb_to_compressed_msg(rgb, "cam", STAMP)
+    bad = im.rgb_to_compressed_msg(rgb, "cam", STAMP)
     bad.data = b"not a jpeg"
     with pytest.raises(ImageError):
-        m.compressed_to_rgb(bad)
+        im.compressed_to_rgb(bad)
 
 
 def test_depth_encodings_in_metres():
     mm = np.array([[600, 0], [1200, 65535]], np.uint16)
-    out = m.depth_to_metres(m.rgb_to_image_msg(mm, "cam", STAMP, "16UC1"))
+    out = im.depth_to_metres(im.rgb_to_image_msg(mm, "cam", STAMP, "16UC1"))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [[0.6, 0], [1.2, 65.535]], rtol=1e-6)
     f = np.array([[0.6, np.nan]], np.float32)
-    out = m.depth_to_metres(m.rgb_to_image_msg(f, "cam", STAMP, "32FC1"))
+    out = im.depth_to_metres(im.rgb_to_image_msg(f, "cam", STAMP, "32FC1"))
     assert out[0, 0] == pytest.approx(0.6) and math.isnan(out[0, 1])
-    with pytest.raises(m.UnsupportedEncoding):
-        m.depth_to_metres(m.rgb_to_image_msg(mm.astype(np.uint8), "cam", STAMP, "mono8"))
+    with pytest.raises(im.UnsupportedEncoding):
+        im.depth_to_metres(im.rgb_to_image_msg(mm.astype(np.uint8), "cam", STAMP, "mono8"))
 
 
 def test_camera_model_round_trip_and_bad_intrinsics():
-    info = m.camera_info_msg(CAM, STAMP)
-    assert m.camera_model(info) == CameraModel(500.0, 500.0, 159.5, 119.5, 320, 240, "cam",
+    info = im.camera_info_msg(CAM, STAMP)
+    assert im.camera_model(info) == CameraModel(500.0, 500.0, 159.5, 119.5, 320, 240, "cam",
                                                (0.0,) * 5)
     info.k = [0.0] * 9
     with pytest.raises(ProjectionError):
-        m.camera_model(info)
+        im.camera_model(info)
     info.k = [math.nan, 0, 1, 0, 500, 1, 0, 0, 1]
     with pytest.raises(ProjectionError):
-        m.camera_model(info)
+        im.camera_model(info)
 
 
 def test_transform_round_trip():
     t = Transform((0.1, -0.2, 0.6), tuple(rpy_to_quat(math.pi, 0.0, 0.3)))
-    back = m.transform_from_msg(m.transform_msg(t))
+    back = gm.transform_from_msg(gm.transform_msg(t))
     np.testing.assert_allclose(back.matrix, t.matrix, atol=1e-12)
 
 
 def test_grasp_messages_are_what_the_node_publishes_per_frame():
     poses = [_pose(quality=0.9), _pose(x=10, quality=0.5)]
-    out = m.grasp_messages(poses, "base", STAMP)
+    out = gm.grasp_messages(poses, "base", STAMP)
     assert list(out) == ["grasp_pose", "grasp_candidates", "pregrasp_candidates", "grasps",
                          "grasp_info", "markers"]
-    assert out["grasp_pose"] == m.pose_stamped(poses[0], "base", STAMP)
-    assert out["grasp_candidates"] == m.pose_array(poses, "base", STAMP)
+    assert out["grasp_pose"] == gm.pose_stamped(poses[0], "base", STAMP)
+    assert out["grasp_candidates"] == gm.pose_array(poses, "base", STAMP)
     assert len(out["markers"].markers) == 1 + 3 * 2
-    none = m.grasp_messages([], "base", STAMP, with_markers=False)
+    none = gm.grasp_messages([], "base", STAMP, with_markers=False)
     assert list(none) == ["grasp_candidates", "pregrasp_candidates", "grasps", "grasp_info"]
-    assert m.grasp_info_rows(none["grasp_info"]).shape == (0, 7)
-    assert none["grasps"].width == 0 and m.grasps_rows(none["grasps"])["width"].shape == (0,)
+    assert gm.info_to_table(none["grasp_info"]).shape == (0, 7)
+    assert none["grasps"].width == 0 and gm.cloud_to_table(none["grasps"])["width"].shape == (0,)
     # the node makes only the outputs with subscribers: the same messages, the others not made
-    some = m.grasp_messages(poses, "base", STAMP, only=["grasps", "grasp_pose"])
+    some = gm.grasp_messages(poses, "base", STAMP, only=["grasps", "grasp_pose"])
     assert list(some) == ["grasp_pose", "grasps"]
     assert some["grasp_pose"] == out["grasp_pose"] and some["grasps"] == out["grasps"]
-    assert m.grasp_messages(poses, "base", STAMP, only=[]) == {}
-    assert list(m.grasp_messages(poses, "base", STAMP, only=["markers"], with_markers=False)) \
+    assert gm.grasp_messages(poses, "base", STAMP, only=[]) == {}
+    assert list(gm.grasp_messages(poses, "base", STAMP, only=["markers"], with_markers=False)) \
         == []
     with pytest.raises(ValueError, match="unknown outputs"):
-        m.grasp_messages(poses, "base", STAMP, only=["grasp_poses"])
+        gm.grasp_messages(poses, "base", STAMP, only=["grasp_poses"])
 
 
 def test_tool_and_pregrasp_poses_and_the_grasps_cloud_share_one_header():
@@ -196,11 +197,11 @@ def test_tool_and_pregrasp_poses_and_the_grasps_cloud_share_one_header():
     # (a gripper closing along its link's y); pre-grasp 0.05 m further back
     tool = ToolFrame(0.1, tuple(rpy_to_quat(0.0, 0.0, math.pi / 2).tolist()), 0.05)
     poses = [_pose(quality=0.9), _pose(x=200, angle=-0.7, width=25, quality=0.4)]
-    out = m.grasp_messages(poses, "base", STAMP, tool=tool)
+    out = gm.grasp_messages(poses, "base", STAMP, tool=tool)
     cloud = out["grasps"]
     assert cloud.header == out["grasp_candidates"].header == out["pregrasp_candidates"].header
     assert cloud.header.frame_id == "base" and cloud.header.stamp == STAMP
-    cols = m.grasps_rows(cloud)
+    cols = gm.cloud_to_table(cloud)
     for i, p in enumerate(poses):
         approach, closing = p.axes[:, 2], p.axes[:, 0]
         at = p.position - 0.1 * approach                  # computed here, not by ToolFrame
@@ -239,26 +240,26 @@ def sc_quat_matrix(q):
 @pytest.mark.parametrize("model, n", [("plumb_bob", 3), ("plumb_bob", 6), ("plumb_bob", 20),
                                       ("rational_polynomial", 5), ("equidistant", 5)])
 def test_wrong_number_of_distortion_coefficients_is_bad_intrinsics(model, n):
-    info = m.camera_info_msg(CAM, STAMP)
+    info = im.camera_info_msg(CAM, STAMP)
     info.distortion_model, info.d = model, [0.01] * n
     with pytest.raises(ProjectionError, match=f"got {n}"):
-        m.camera_model(info)
+        im.camera_model(info)
 
 
 def test_distortion_models_plumb_bob_rational_equidistant_and_unknown():
     import cv2
 
-    info = m.camera_info_msg(CAM, STAMP)
+    info = im.camera_info_msg(CAM, STAMP)
     # rational_polynomial: 8 coefficients, undistorted as OpenCV does
     info.distortion_model, info.d = "rational_polynomial", [0.1, -0.05, 0, 0, 0.01, 0.02, 0, 0]
-    cam = m.camera_model(info)
+    cam = im.camera_model(info)
     ray = cam.rays([[300.0, 200.0]])[0]
     expect = cv2.undistortPoints(np.array([[[300.0, 200.0]]]), cam.matrix(),
                                  np.array(info.d)).reshape(2)
     np.testing.assert_allclose(ray[:2], expect)
     # equidistant (fisheye): cv2.fisheye, not the plumb_bob formula (the old code ignored it)
     info.distortion_model, info.d = "equidistant", [0.2, -0.1, 0.02, 0.0]
-    cam = m.camera_model(info)
+    cam = im.camera_model(info)
     ray = cam.rays([[300.0, 200.0]])[0]
     expect = cv2.fisheye.undistortPoints(np.array([[[300.0, 200.0]]]), cam.matrix(),
                                          np.array(info.d)).reshape(2)
@@ -271,30 +272,30 @@ def test_distortion_models_plumb_bob_rational_equidistant_and_unknown():
     # unknown models are refused, even with zero coefficients (image_geometry: UNKNOWN)
     info.distortion_model, info.d = "kannala_brandt_8", [0.0] * 8
     with pytest.raises(ProjectionError, match="unknown distortion model"):
-        m.camera_model(info)
+        im.camera_model(info)
     # a default CameraInfo (no model name, no coefficients) is a plain pinhole
     info.distortion_model, info.d = "", []
-    assert m.camera_model(info).distortion == ()
+    assert im.camera_model(info).distortion == ()
     info.d = [0.1, 0, 0, 0, 0]
     with pytest.raises(ProjectionError, match="unknown distortion model ''"):
-        m.camera_model(info)
+        im.camera_model(info)
 
 
 def test_camera_info_roi_offsets_the_principal_point_and_binning_scales():
     full = CameraModel(600.0, 600.0, 319.5, 239.5, 640, 480, "cam")
-    info = m.camera_info_msg(full, STAMP)
+    info = im.camera_info_msg(full, STAMP)
     info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 80, 60, 160, 120
-    crop = m.camera_model(info)
+    crop = im.camera_model(info)
     assert (crop.width, crop.height, crop.fx, crop.fy) == (160, 120, 600.0, 600.0)
     assert (crop.cx, crop.cy) == (239.5, 179.5)
     # the same scene point: pixel (u, v) of the crop is (u + 80, v + 60) of the full image
     np.testing.assert_allclose(crop.rays([[10.0, 20.0]]), full.rays([[90.0, 80.0]]))
     info.roi.width = 600                      # does not fit the 640 px wide camera at x 80
     with pytest.raises(ProjectionError, match="does not fit"):
-        m.camera_model(info)
-    info = m.camera_info_msg(full, STAMP)
+        im.camera_model(info)
+    info = im.camera_info_msg(full, STAMP)
     info.binning_x = info.binning_y = 2
-    binned = m.camera_model(info)
+    binned = im.camera_model(info)
     assert (binned.width, binned.height, binned.fx) == (320, 240, 300.0)
     np.testing.assert_allclose(binned.rays([[100.0, 50.0]]), full.rays([[200.5, 100.5]]))
 
@@ -305,7 +306,7 @@ def _corrupt_jpeg() -> tuple[bytes, bytes]:
 
     rgb = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (120, 160, 3), np.uint8),
                            (9, 9), 3)
-    good = m.rgb_to_compressed_msg(rgb, "cam", STAMP, "jpeg", 90)
+    good = im.rgb_to_compressed_msg(rgb, "cam", STAMP, "jpeg", 90)
     data = bytearray(good.data)
     sos = data.index(b"\xff\xda")
     for k in range(8):
@@ -317,22 +318,22 @@ def test_corrupt_and_truncated_jpegs_are_refused():
     import cv2
 
     good, bad = _corrupt_jpeg()
-    assert m.compressed_to_rgb(m.CompressedImage(format="jpeg", data=good)).shape == (120, 160, 3)
+    assert im.compressed_to_rgb(im.CompressedImage(format="jpeg", data=good)).shape == (120, 160, 3)
     # OpenCV returns the damaged image (libjpeg only prints a warning): what the node did
     damaged = cv2.imdecode(np.frombuffer(bad, np.uint8), cv2.IMREAD_COLOR)
     clean = cv2.imdecode(np.frombuffer(good, np.uint8), cv2.IMREAD_COLOR)
     assert damaged is not None and np.abs(damaged.astype(int) - clean).mean() > 2
     with pytest.raises(ImageError, match="corrupt JPEG"):
-        m.compressed_to_rgb(m.CompressedImage(format="jpeg", data=bad))
+        im.compressed_to_rgb(im.CompressedImage(format="jpeg", data=bad))
     with pytest.raises(ImageError):
-        m.compressed_to_rgb(m.CompressedImage(format="jpeg", data=good[:len(good) // 2]))
+        im.compressed_to_rgb(im.CompressedImage(format="jpeg", data=good[:len(good) // 2]))
 
 
 def _png_declaring(width: int, height: int) -> bytes:
     """A small real PNG whose IHDR (with a valid CRC) declares ``width`` x ``height``."""
     import zlib
 
-    msg = m.rgb_to_compressed_msg(np.zeros((8, 8, 3), np.uint8), "cam", STAMP, "png")
+    msg = im.rgb_to_compressed_msg(np.zeros((8, 8, 3), np.uint8), "cam", STAMP, "png")
     data = bytearray(msg.data)
     data[16:20], data[20:24] = width.to_bytes(4, "big"), height.to_bytes(4, "big")
     data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
@@ -342,32 +343,32 @@ def _png_declaring(width: int, height: int) -> bytes:
 def test_huge_declared_sizes_are_refused_before_decoding():
     import time
 
-    assert m.compressed_size(_png_declaring(20000, 20000)) == ("png", 20000, 20000)
+    assert im.compressed_size(_png_declaring(20000, 20000)) == ("png", 20000, 20000)
     t0 = time.perf_counter()
     with pytest.raises(ImageError, match="20000x20000"):
-        m.compressed_to_rgb(m.CompressedImage(format="png", data=_png_declaring(20000, 20000)))
+        im.compressed_to_rgb(im.CompressedImage(format="png", data=_png_declaring(20000, 20000)))
     assert time.perf_counter() - t0 < 0.5
     # a JPEG's size comes from its frame header
     good, _ = _corrupt_jpeg()
-    assert m.compressed_size(good) == ("jpeg", 160, 120)
+    assert im.compressed_size(good) == ("jpeg", 160, 120)
     with pytest.raises(ImageError, match="160x120"):
-        m.compressed_to_rgb(m.CompressedImage(format="jpeg", data=good), max_pixels=160 * 119)
+        im.compressed_to_rgb(im.CompressedImage(format="jpeg", data=good), max_pixels=160 * 119)
     with pytest.raises(ImageError, match="neither PNG nor JPEG"):
-        m.compressed_size(b"GIF89a....")
+        im.compressed_size(b"GIF89a....")
 
 
 def test_raw_image_data_must_match_its_size_exactly():
-    msg = m.rgb_to_image_msg(_scene(), "cam", STAMP)
+    msg = im.rgb_to_image_msg(_scene(), "cam", STAMP)
     msg.data = bytes(msg.data) + bytes(3)         # more than height x step
     with pytest.raises(ImageError, match="needs"):
-        m.image_to_rgb(msg, backend="rosbags-image")
+        im.image_to_rgb(msg, backend="rosbags-image")
 
 
 def test_corrupt_and_truncated_pngs_are_refused():
     """The CRC and filter checks of libpng catch what JPEG needs simplejpeg for."""
     rgb = np.random.default_rng(1).integers(0, 256, (60, 80, 3), np.uint8)
-    data = bytes(m.rgb_to_compressed_msg(rgb, "cam", STAMP, "png").data)
+    data = bytes(im.rgb_to_compressed_msg(rgb, "cam", STAMP, "png").data)
     flipped = data[:200] + bytes(b ^ 0x5A for b in data[200:208]) + data[208:]
     for bad in (data[:len(data) // 2], flipped):
         with pytest.raises(ImageError, match="cannot be decoded"):
-            m.compressed_to_rgb(m.CompressedImage(format="png", data=bad))
+            im.compressed_to_rgb(im.CompressedImage(format="png", data=bad))

@@ -15,7 +15,7 @@ from mtg_grasp_ros.annotate import draw_detection, write_rgb
 from mtg_grasp_ros.bags import IMAGE, Ros2View, iter_messages, open_bag
 from mtg_grasp_ros.detector import GraspDetector
 from mtg_grasp_ros.resources import default_model_path, params_file, sample_bag
-from mtg_grasp_ros.ros.messages import image_to_rgb
+from mtg_grasp_ros.ros.image_codec import image_to_rgb
 from mtg_grasp_ros.settings import settings_from
 
 REPO = Path(__file__).resolve().parents[1]

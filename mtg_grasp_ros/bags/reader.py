@@ -4,7 +4,7 @@ Built on ``rosbags``: :func:`open_bag` opens any of the three formats, :class:`R
 turns every message into its ROS 2 form (ROS 1 messages are migrated: ``K`` -> ``k``, the
 header's ``seq`` dropped, ``tf/tfMessage`` -> ``tf2_msgs/msg/TFMessage``), and
 :func:`find_layout` finds the image topics, their CameraInfo and the transforms. Decoding
-images and CameraInfo is ``ros.messages``'s job, so that the replay decodes as the node does.
+images and CameraInfo is ``ros.image_codec``'s job, so that the replay decodes as the node does.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def _heap_state() -> tuple[int | None, int]:
     """Bytes of C heap in use and Python's allocated blocks, after a full collection: read
     before and after the keep-up phase, with no frame in flight.
     """
-    from .malloc import heap_in_use
+    from .process_setup import heap_in_use
 
     gc.collect()
     return heap_in_use(), sys.getallocatedblocks()
@@ -150,7 +150,7 @@ def run_camera(args: argparse.Namespace) -> int:
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import CameraInfo, Image
 
-    from . import messages
+    from . import image_codec as messages
 
     rclpy.init()
     node = rclpy.create_node("grasp_bench_camera")
@@ -250,7 +250,8 @@ class _BenchGraph:
         from rclpy.qos import QoSProfile
         from sensor_msgs.msg import CameraInfo, Image
 
-        from .node import GraspDetectorNode, make_executor
+        from .executors import make_executor
+        from .node import GraspDetectorNode
         from .stats import HISTORY
 
         self.args = args
@@ -298,7 +299,7 @@ class _BenchGraph:
 
     def send(self) -> tuple[tuple[int, int], float]:
         """Stamp a frame 'now' and publish it: the stamp is the acquisition time."""
-        from . import messages
+        from . import image_codec as messages
 
         msg = messages.rgb_to_image_msg(self.rgb, "camera_optical", self.clock.now().to_msg())
         info = messages.camera_info_msg(self.camera, msg.header.stamp)
@@ -312,7 +313,7 @@ class _BenchGraph:
         """Until the node subscribes to the camera, the bench to the poses, and the node has
         the camera's intrinsics.
         """
-        from . import messages
+        from . import image_codec as messages
 
         deadline = time.monotonic() + timeout
         while (self.pub_image.get_subscription_count() == 0
@@ -473,8 +474,8 @@ def run_bench(args: argparse.Namespace) -> int:
     """The phases on the real node; prints the JSON report."""
     import torch
 
-    from . import messages
-    from .node import prepare_process
+    from . import image_codec as messages
+    from .process_setup import prepare_process
 
     prepare_process()   # as the node's main() does (the camera process inherits it)
     model_path, model_desc = _model_path(args.model, Path(tempfile.mkdtemp(prefix="mtg_bench_")))

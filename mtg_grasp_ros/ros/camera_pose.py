@@ -11,7 +11,7 @@ from rclpy.time import Time
 from ..camera_pose import TransformTooOld, TransformUnavailable
 from ..projection import Transform
 from ..settings import Settings
-from . import messages
+from . import grasp_encoders
 
 
 def tf2_available() -> bool:
@@ -87,4 +87,4 @@ class Tf2CameraPose:
                     f"tf.fallback_max_age {s.tf_fallback_max_age} s") from None
             if self._on_fallback is not None:
                 self._on_fallback(age, what)
-        return messages.transform_from_msg(t.transform)
+        return grasp_encoders.transform_from_msg(t.transform)

@@ -42,7 +42,8 @@ from ..resources import SOURCE_TREE
 from ..resources import params_file as shipped_params_file
 from ..settings import NODE_NAME as NODE
 from ..settings import parameter_values
-from . import messages
+from . import image_codec
+from .grasp_encoders import info_to_table
 from .node import READY_QOS
 from .offline import camera_models
 from .replay import BagPlayer, ReplayOptions
@@ -156,7 +157,7 @@ class _GraspClient:
 
     def on_info(self, msg: Float32MultiArray) -> None:
         with self.lock:
-            self.infos.append((messages.grasp_info_rows(msg), time.monotonic()))
+            self.infos.append((info_to_table(msg), time.monotonic()))
         self.pair()
 
     def on_candidates(self, msg: PoseArray) -> None:
@@ -203,7 +204,7 @@ class _GraspClient:
         k = _stamp_key(msg.header.stamp)
         with self.lock:
             index = self.stamps.index(k) if k in self.stamps else len(self.stamps)
-        rgb = messages.image_to_rgb(msg)
+        rgb = image_codec.image_to_rgb(msg)
         # light compression: this runs beside the node on the same cores
         cv2.imwrite(str(self.out / f"frame_{index:03d}.png"),
                     cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])

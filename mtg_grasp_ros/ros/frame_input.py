@@ -12,16 +12,16 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from ..pipeline import FrameError
 from ..preprocess import ImageError
 from ..projection import CameraModel, ProjectionError
-from . import messages
+from . import image_codec
 
 
 def decode(msg: Image | CompressedImage) -> np.ndarray:
     """The RGB array of an image message; FrameError with the node's reason when it fails."""
     try:
         if isinstance(msg, CompressedImage):
-            return messages.compressed_to_rgb(msg)
-        return messages.image_to_rgb(msg)
-    except messages.UnsupportedEncoding as exc:
+            return image_codec.compressed_to_rgb(msg)
+        return image_codec.image_to_rgb(msg)
+    except image_codec.UnsupportedEncoding as exc:
         raise FrameError("unsupported_encoding", str(exc)) from None
     except ImageError as exc:
         raise FrameError("bad_image", str(exc)) from None
@@ -32,7 +32,7 @@ def camera_of(info: CameraInfo | None) -> CameraModel:
     if info is None:
         raise FrameError("no_camera_info", "no CameraInfo received on 'camera_info' yet")
     try:
-        return messages.camera_model(info)
+        return image_codec.camera_model(info)
     except ProjectionError as exc:
         raise FrameError("bad_intrinsics", f"CameraInfo: {exc}") from None
 

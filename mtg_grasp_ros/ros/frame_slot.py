@@ -96,6 +96,21 @@ class FrameSlot:
                 self._requests.remove(req)
         return req.done.is_set()
 
+    def withdraw(self, req: Request) -> bool:
+        """Take ``req`` back unanswered; False when it was answered first."""
+        with self._cond:
+            if req in self._requests:
+                self._requests.remove(req)
+                return True
+        return False
+
+    def fresh_frame_for(self, req: Request) -> bool:
+        """Whether a frame received after ``req`` was opened is waiting or on its way (it
+        answers ``req`` when its processing ends).
+        """
+        with self._cond:
+            return self._seq > req.after_seq
+
     @property
     def pending_requests(self) -> int:
         """Requests waiting for a frame."""

@@ -2,7 +2,7 @@
 
 For regression testing a model on recorded data, so it is deterministic: the same bag, model
 and options give the same CSV and the same bag payloads (CPU, deterministic torch, no wall
-clock in the output). No ROS graph: messages are built with ``ros.messages`` (as the node
+clock in the output). No ROS graph: messages are built with ``ros.grasp_encoders`` (as the node
 builds them) and serialised with ``rclpy.serialization`` into a rosbag2 (version 8).
 
 Output folder ``RESULT``:
@@ -53,7 +53,7 @@ from ..pipeline import FrameError, process_frame
 from ..projection import CameraModel, GraspPose, ToolFrame
 from ..resources import default_model_path
 from ..settings import Settings, settings_from
-from . import messages
+from . import grasp_encoders as messages
 from .bag_messages import message_class, to_rclpy
 from .frame_input import camera_of, decode, stamp_ns_of
 

@@ -18,9 +18,8 @@ HISTORY = 2000
 
 
 class Ring:
-    """The last ``size`` floats in a preallocated array: a node's memory does not grow as
-    its timing history fills (a deque of Python floats grew by about 0.6 MiB over the first
-    2,000 frames of a soak).
+    """The last ``size`` floats in a preallocated array, so that a node's memory does not
+    grow as its timing history fills (a deque holds a Python object per value).
     """
 
     def __init__(self, size: int) -> None:
@@ -61,6 +60,8 @@ class NodeStats:
         self._bad_reported: Counter[str] = Counter()
         self._counts_reported: Counter[str] = Counter()
         self._logged_at: dict[str, float] = {}
+        self._bad_at: dict[str, float] = {}          # when each reason was last seen
+        self._good_at = -math.inf                    # when the last frame was processed
         self._stages = {s: Ring(history) for s in STAGES}
         self._latencies = Ring(history)
         self._done_at = Ring(history)
@@ -75,6 +76,7 @@ class NodeStats:
         with self._lock:
             self._bad[reason] += 1
             self._last_error[reason] = message
+            self._bad_at[reason] = time.monotonic()
         return self.due_to_log(reason)
 
     def due_to_log(self, kind: str) -> bool:
@@ -95,6 +97,7 @@ class NodeStats:
             if latency is not None:
                 self._latencies.append(latency)
             self._done_at.append(time.monotonic())
+            self._good_at = time.monotonic()
 
     @property
     def counts(self) -> Counter[str]:
@@ -137,6 +140,16 @@ class NodeStats:
             recent = self._bad - self._bad_reported
             self._bad_reported = Counter(self._bad)
             return recent
+
+    def bad_reasons_within(self, seconds: float) -> set[str]:
+        """The bad-frame reasons seen in the last ``seconds`` and since the last processed
+        frame (diagnostics hold a warning that long, so that a stream of bad frames does not
+        flip them between OK and WARN; a good frame ends it).
+        """
+        with self._lock:
+            now = time.monotonic()
+            return {r for r, t in self._bad_at.items()
+                    if now - t <= seconds and t > self._good_at}
 
     def count_since_last_report(self, name: str) -> int:
         """Increase of one frame counter since the previous call for it (for diagnostics)."""
